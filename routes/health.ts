@@ -1,0 +1,46 @@
+/** `GET /health` (the process is up) and `GET /ready` (and can reach its database). */
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { databaseUnavailable } from '../src/errors/problems.ts';
+import { Health, problemResponse, Readiness } from '../src/http/schemas.ts';
+
+/** A readiness probe must answer quickly even when the database hangs rather than refuses. */
+const READY_TIMEOUT_MS = 2_000;
+
+const healthRoutes: FastifyPluginAsyncZod = async (app) => {
+  app.get('/health', {
+    schema: {
+      tags: ['health'],
+      summary: 'Liveness',
+      description: 'Answers while the process runs; it does not touch the database.',
+      response: { 200: Health },
+    },
+    logLevel: 'warn',
+    handler: () => ({ status: 'ok' as const }),
+  });
+
+  app.get('/ready', {
+    schema: {
+      tags: ['health'],
+      summary: 'Readiness',
+      description: 'Answers 200 when the database answers, else 503 (`database_unavailable`).',
+      response: { 200: Readiness, 503: problemResponse('The database does not answer.') },
+    },
+    logLevel: 'warn',
+    handler: async () => {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer in ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
+      });
+      try {
+        await Promise.race([app.sync.backend.ping(), timeout]);
+      } catch (error) {
+        throw databaseUnavailable(error);
+      } finally {
+        clearTimeout(timer);
+      }
+      return { status: 'ready' as const, backend: app.sync.mode };
+    },
+  });
+};
+
+export default healthRoutes;

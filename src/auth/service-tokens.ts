@@ -1,0 +1,61 @@
+/**
+ * Service tokens: `SERVICE_TOKENS=name:token,name:token`. A token names its caller in logs and
+ * audit rows; its value is never logged. Comparison is constant-time over every configured token,
+ * so neither a match's position nor a near miss shows in the response time.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+
+export const MIN_TOKEN_LENGTH = 32;
+
+export interface ServiceToken {
+  name: string;
+  /** SHA-256 of the token: fixed length, so `timingSafeEqual` applies whatever the input's length. */
+  digest: Buffer;
+}
+
+export type ParsedTokens = { ok: true; tokens: ServiceToken[] } | { ok: false; error: string };
+
+const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
+const sha256 = (value: string): Buffer => createHash('sha256').update(value, 'utf8').digest();
+
+export function parseServiceTokens(raw: string): ParsedTokens {
+  const tokens: ServiceToken[] = [];
+  const entries = raw.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+  if (entries.length === 0) return { ok: false, error: 'expected at least one name:token pair' };
+  for (const [index, entry] of entries.entries()) {
+    const colon = entry.indexOf(':');
+    if (colon <= 0) return { ok: false, error: `entry ${index + 1} is not of the form name:token` };
+    const name = entry.slice(0, colon);
+    const token = entry.slice(colon + 1);
+    if (!NAME.test(name)) {
+      return { ok: false, error: `entry ${index + 1}: the name must be 1-64 letters, digits, '.', '_' or '-'` };
+    }
+    if (token.length < MIN_TOKEN_LENGTH) {
+      return {
+        ok: false,
+        error: `the token named "${name}" is ${token.length} characters; tokens must be at least ${MIN_TOKEN_LENGTH}`,
+      };
+    }
+    if (tokens.some((existing) => existing.name === name)) {
+      return { ok: false, error: `the name "${name}" is used twice` };
+    }
+    tokens.push({ name, digest: sha256(token) });
+  }
+  return { ok: true, tokens };
+}
+
+/** Returns the caller's name for a presented token, or undefined. Always checks every token. */
+export function matchServiceToken(tokens: readonly ServiceToken[], presented: string): string | undefined {
+  const digest = sha256(presented);
+  let match: string | undefined;
+  for (const token of tokens) {
+    if (timingSafeEqual(token.digest, digest) && match === undefined) match = token.name;
+  }
+  return match;
+}
+
+/** A random token for embedded mode's generated admin: 32 bytes, base64url (43 characters). */
+export function generateToken(): string {
+  return randomBytes(32).toString('base64url');
+}

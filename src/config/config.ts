@@ -1,0 +1,151 @@
+/**
+ * The service's configuration: read from the environment once, at start-up, validated with zod.
+ * Nothing else in the code reads `process.env`; everything receives the typed `Config`, so tests
+ * build whatever configuration they need without patching globals.
+ */
+import { z } from 'zod';
+import { parseServiceTokens } from '../auth/service-tokens.ts';
+
+/** A configuration the service refuses to start with; the message names every bad variable. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** `schema.table` or `table`, plain identifiers only: the name goes into SQL, quoted. */
+const QUALIFIED_NAME = /^(?:[A-Za-z_][A-Za-z0-9_$]*\.)?[A-Za-z_][A-Za-z0-9_$]*$/;
+
+/** Empty strings count as unset: `FOO=` in a shell or compose file usually means "not given". */
+const optionalString = z
+  .string()
+  .optional()
+  .transform((value) => (value === undefined || value.trim() === '' ? undefined : value.trim()));
+
+const booleanFlag = (fallback: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no', ''], { error: 'expected true or false' })
+    .optional()
+    .transform((value) => (value === undefined || value === '' ? fallback : ['true', '1', 'yes'].includes(value)));
+
+const integer = (fallback: number, min: number, max: number) =>
+  z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined || value.trim() === '') return fallback;
+      const parsed = Number(value);
+      if (!Number.isInteger(parsed) || parsed < min || parsed > max) {
+        ctx.addIssue({ code: 'custom', message: `expected an integer from ${min} to ${max}` });
+        return z.NEVER;
+      }
+      return parsed;
+    });
+
+const envSchema = z.object({
+  HOST: optionalString.transform((value) => value ?? '127.0.0.1'),
+  PORT: integer(3000, 0, 65535),
+  LOG_LEVEL: z
+    .enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(', ')}` })
+    .optional()
+    .default('info'),
+
+  DATABASE_URL: optionalString.refine(
+    (value) => value === undefined || /^postgres(ql)?:\/\/.+/.test(value),
+    'expected a postgres:// or postgresql:// connection URL',
+  ),
+  DATABASE_POOL_MAX: integer(10, 1, 1000),
+  EMBEDDED_DATA_DIR: optionalString.transform((value) => value ?? '.data'),
+  EMBEDDED_SEED: booleanFlag(true),
+
+  SUPABASE_URL: optionalString.refine(
+    (value) => value === undefined || /^https?:\/\/[^\s]+$/.test(value),
+    'expected an http(s) URL such as https://<ref>.supabase.co',
+  ),
+  SUPABASE_SERVICE_ROLE_KEY: optionalString,
+  SUPABASE_SECRET_KEY: optionalString,
+
+  PROFILE_TABLE: optionalString
+    .transform((value) => value ?? 'public.users')
+    .refine((value) => QUALIFIED_NAME.test(value), 'expected a table name such as public.users or public.profiles'),
+  FIELD_MAP: optionalString.transform((value, ctx) => {
+    if (value === undefined) return undefined;
+    try {
+      return JSON.parse(value) as unknown;
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'expected a JSON object such as {"email":"email"}' });
+      return z.NEVER;
+    }
+  }),
+  DELETE_POLICY: z
+    .enum(['delete', 'soft', 'keep'], { error: 'expected delete, soft or keep' })
+    .optional()
+    .default('delete'),
+
+  SERVICE_TOKENS: optionalString.transform((value, ctx) => {
+    if (value === undefined) return undefined;
+    const parsed = parseServiceTokens(value);
+    if (!parsed.ok) {
+      ctx.addIssue({ code: 'custom', message: parsed.error });
+      return z.NEVER;
+    }
+    return parsed.tokens;
+  }),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export type BackendMode = 'embedded' | 'postgres' | 'supabase';
+
+export interface Config {
+  host: string;
+  port: number;
+  logLevel: Env['LOG_LEVEL'];
+  mode: BackendMode;
+  database: { url?: string | undefined; poolMax: number };
+  embedded: { dataDir: string; seed: boolean };
+  supabase: { url?: string | undefined; serviceKey?: string | undefined };
+  profile: { table: string; fieldMap?: unknown; deletePolicy: Env['DELETE_POLICY'] };
+  /** Undefined only in embedded mode, where the server generates an admin token at start. */
+  serviceTokens?: Env['SERVICE_TOKENS'];
+}
+
+/** Chooses the back end as DESIGN.md lays out: DATABASE_URL wins, then a Supabase key, else embedded. */
+function chooseMode(env: Env): BackendMode {
+  if (env.DATABASE_URL) return 'postgres';
+  if (env.SUPABASE_URL && (env.SUPABASE_SERVICE_ROLE_KEY ?? env.SUPABASE_SECRET_KEY)) return 'supabase';
+  return 'embedded';
+}
+
+/** Parses the environment into a `Config`, or throws a `ConfigError` naming each bad variable. */
+export function loadConfig(source: NodeJS.ProcessEnv | Record<string, string | undefined>): Config {
+  const result = envSchema.safeParse(source);
+  if (!result.success) {
+    const lines = result.error.issues.map((issue) => {
+      const variable = issue.path.join('.') || '(environment)';
+      const given = source[variable];
+      const shown = given === undefined || /TOKEN|KEY|SECRET|DATABASE_URL/.test(variable) ? '' : ` (got "${given}")`;
+      return `  ${variable}: ${issue.message}${shown}`;
+    });
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const env = result.data;
+  const mode = chooseMode(env);
+
+  if (mode !== 'embedded' && env.SERVICE_TOKENS === undefined) {
+    throw new ConfigError(
+      'invalid configuration:\n  SERVICE_TOKENS: required outside embedded mode, as name:token pairs separated by commas (each token at least 32 characters)',
+    );
+  }
+  return {
+    host: env.HOST,
+    port: env.PORT,
+    logLevel: env.LOG_LEVEL,
+    mode,
+    database: { url: env.DATABASE_URL, poolMax: env.DATABASE_POOL_MAX },
+    embedded: { dataDir: env.EMBEDDED_DATA_DIR, seed: env.EMBEDDED_SEED },
+    supabase: { url: env.SUPABASE_URL, serviceKey: env.SUPABASE_SERVICE_ROLE_KEY ?? env.SUPABASE_SECRET_KEY },
+    profile: { table: env.PROFILE_TABLE, fieldMap: env.FIELD_MAP, deletePolicy: env.DELETE_POLICY },
+    serviceTokens: env.SERVICE_TOKENS,
+  };
+}

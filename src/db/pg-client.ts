@@ -1,0 +1,65 @@
+/**
+ * node-postgres behind `SqlClient`: a pool, so concurrent requests run on separate connections.
+ * Connection failures surface as errors the HTTP layer turns into 503 (see db/errors.ts); the
+ * pool reconnects by itself once the server is back.
+ */
+import pg from 'pg';
+import type { Logger } from 'pino';
+import type { Queryable, SqlClient } from './sql-client.ts';
+
+export interface PgClientOptions {
+  connectionString: string;
+  max: number;
+  logger?: Logger | undefined;
+  applicationName?: string;
+}
+
+export function createPgClient(options: PgClientOptions): SqlClient {
+  const pool = new pg.Pool({
+    connectionString: options.connectionString,
+    max: options.max,
+    application_name: options.applicationName ?? 'supabase-user-sync',
+    // Fail fast when the server is down, so callers get a 503 to retry instead of a hung request.
+    connectionTimeoutMillis: 5_000,
+    idleTimeoutMillis: 30_000,
+    // A runaway statement must not pin a connection for ever.
+    statement_timeout: 30_000,
+  });
+  // An idle client losing its connection emits 'error' on the pool; unhandled, it would crash
+  // the process. The pool discards that client and opens a new one on demand.
+  pool.on('error', (error) => options.logger?.warn({ err: error }, 'idle database connection lost'));
+
+  const run = async <Row>(client: pg.Pool | pg.PoolClient, sql: string, params?: readonly unknown[]) => {
+    const result = await client.query(sql, params as unknown[] | undefined);
+    return result.rows as Row[];
+  };
+
+  return {
+    driver: 'pg',
+    query: (sql, params) => run(pool, sql, params),
+    exec: async (sql) => void (await pool.query(sql)),
+    async transaction(work) {
+      const client = await pool.connect();
+      let broken: unknown;
+      try {
+        await client.query('BEGIN');
+        const tx: Queryable = {
+          query: (sql, params) => run(client, sql, params),
+          exec: async (sql) => void (await client.query(sql)),
+        };
+        const result = await work(tx);
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        await client.query('ROLLBACK').catch((rollbackError: unknown) => {
+          broken = rollbackError;
+        });
+        throw error;
+      } finally {
+        // A connection whose ROLLBACK failed is in an unknown state: destroy it, don't reuse it.
+        client.release(broken instanceof Error ? broken : undefined);
+      }
+    },
+    close: () => pool.end(),
+  };
+}

@@ -1,0 +1,27 @@
+/**
+ * Embedded PostgreSQL (PGlite, compiled to WASM, in process) behind `SqlClient`. PGlite runs
+ * one statement at a time, so concurrency is serialised by PGlite itself; the SQL is the same.
+ */
+import { mkdir } from 'node:fs/promises';
+import { PGlite } from '@electric-sql/pglite';
+import type { SqlClient } from './sql-client.ts';
+
+/** `memory://` keeps everything in memory; anything else is a folder, created when missing. */
+export async function createPgliteClient(dataDir: string): Promise<SqlClient & { pglite: PGlite }> {
+  if (!dataDir.startsWith('memory://')) await mkdir(dataDir, { recursive: true });
+  const pglite = await PGlite.create(dataDir);
+  return {
+    driver: 'pglite',
+    pglite,
+    query: async (sql, params) => (await pglite.query(sql, params as unknown[] | undefined)).rows as never,
+    exec: async (sql) => void (await pglite.exec(sql)),
+    transaction: (work) =>
+      pglite.transaction((tx) =>
+        work({
+          query: async (sql, params) => (await tx.query(sql, params as unknown[] | undefined)).rows as never,
+          exec: async (sql) => void (await tx.exec(sql)),
+        }),
+      ),
+    close: () => pglite.close(),
+  };
+}

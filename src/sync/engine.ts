@@ -1,0 +1,149 @@
+/**
+ * The sync engine: makes a user's profile row match what `auth.users` says now. It is framework
+ * free (no Fastify) and back-end blind, so the HTTP routes, webhooks, the reconcile and the CLI
+ * all share it, and it can be used as a library.
+ *
+ * Notify, then read the truth: whatever asked for a sync, the engine re-reads the user and writes
+ * what it finds, so duplicate, reordered or lost notifications cannot leave a wrong row behind.
+ */
+import { userNotFound } from '../errors/problems.ts';
+import { isDeleted } from './auth-user.ts';
+import type { MissingUser, ProfileRow, SyncBackend, WriteContext } from './backend.ts';
+import { mapUser, type FieldMapping } from './field-map.ts';
+
+export type SyncAction = 'created' | 'updated' | 'unchanged' | 'deleted';
+
+export type UserState = 'in_sync' | 'missing' | 'stale' | 'orphaned' | 'not_found';
+
+export type DeletePolicy = 'delete' | 'soft' | 'keep';
+
+export interface FieldChange {
+  field: string;
+  from: unknown;
+  to: unknown;
+}
+
+export interface SyncResult {
+  userId: string;
+  action: SyncAction;
+  /** The profile row after the sync (or as it would be, for a dry run); null when there is none. */
+  profile: ProfileRow | null;
+  changes: FieldChange[];
+  dryRun: boolean;
+}
+
+export interface UserInspection {
+  userId: string;
+  state: UserState;
+  changes: FieldChange[];
+}
+
+export interface MissingUsersPage {
+  users: MissingUser[];
+  /** The last id of this page when another page may follow, else null. */
+  nextAfter: string | null;
+}
+
+const changesBetween = (before: ProfileRow | null, after: ProfileRow | null, fields: readonly string[]) =>
+  fields.map((field) => ({ field, from: before?.[field] ?? null, to: after?.[field] ?? null }));
+
+export class SyncEngine {
+  readonly #backend: SyncBackend;
+  readonly #mapping: FieldMapping;
+  readonly #policy: DeletePolicy;
+
+  constructor(backend: SyncBackend, mapping: FieldMapping, policy: DeletePolicy) {
+    this.#backend = backend;
+    this.#mapping = mapping;
+    this.#policy = policy;
+  }
+
+  /**
+   * Syncs one user. A live user's profile is created or updated; a deleted user's profile is
+   * handled by the delete policy (action `deleted`). A user in neither table is `user_not_found`.
+   */
+  async sync(userId: string, context: WriteContext, options: { dryRun?: boolean } = {}): Promise<SyncResult> {
+    const dryRun = options.dryRun === true;
+    const user = await this.#backend.getAuthUser(userId);
+
+    if (isDeleted(user)) {
+      if (dryRun) {
+        const current = await this.#backend.getProfile(userId);
+        if (user === null && current === null) throw userNotFound(userId);
+        const after = this.#retiredRow(current);
+        return { userId, action: 'deleted', profile: after, changes: this.#retireChanges(current, after), dryRun };
+      }
+      const outcome = await this.#backend.retireProfile(userId, context);
+      if (user === null && outcome.before === null) throw userNotFound(userId);
+      return {
+        userId,
+        action: 'deleted',
+        profile: outcome.after,
+        changes: changesBetween(outcome.before, outcome.after, outcome.changedFields),
+        dryRun,
+      };
+    }
+
+    const values = mapUser(user!, this.#mapping);
+    if (dryRun) {
+      const preview = await this.#backend.previewProfile(userId, values);
+      const action: SyncAction =
+        preview.current === null ? 'created' : preview.changedFields.length > 0 ? 'updated' : 'unchanged';
+      return {
+        userId,
+        action,
+        profile: preview.current === null ? preview.expected : { ...preview.current, ...preview.expected },
+        changes: changesBetween(preview.current, preview.expected, preview.changedFields),
+        dryRun,
+      };
+    }
+    const outcome = await this.#backend.upsertProfile(userId, values, context);
+    return {
+      userId,
+      action: outcome.action,
+      profile: outcome.after,
+      changes: changesBetween(outcome.before, outcome.after, outcome.changedFields),
+      dryRun,
+    };
+  }
+
+  /** Compares a user with its profile, writing nothing. */
+  async inspect(userId: string): Promise<UserInspection> {
+    const user = await this.#backend.getAuthUser(userId);
+    if (isDeleted(user)) {
+      const current = await this.#backend.getProfile(userId);
+      if (current === null) return { userId, state: user === null ? 'not_found' : 'in_sync', changes: [] };
+      const changes = this.#retireChanges(current, this.#retiredRow(current));
+      // Under `keep` the profile stays by design, but it is still an orphan worth knowing about.
+      const settled = this.#policy === 'soft' && changes.length === 0;
+      return { userId, state: settled ? 'in_sync' : 'orphaned', changes };
+    }
+    const preview = await this.#backend.previewProfile(userId, mapUser(user!, this.#mapping));
+    const changes = changesBetween(preview.current, preview.expected, preview.changedFields);
+    if (preview.current === null) return { userId, state: 'missing', changes };
+    return { userId, state: changes.length > 0 ? 'stale' : 'in_sync', changes };
+  }
+
+  /** One keyset page of users that have no profile. `limit + 1` rows tell whether more follow. */
+  async listMissing(after: string | null, limit: number): Promise<MissingUsersPage> {
+    const rows = await this.#backend.listMissingUsers({ after, limit: limit + 1 });
+    const users = rows.slice(0, limit);
+    return { users, nextAfter: rows.length > limit ? users[users.length - 1]!.id : null };
+  }
+
+  /** The row the delete policy would leave (for dry runs and inspection). */
+  #retiredRow(current: ProfileRow | null): ProfileRow | null {
+    if (current === null) return null;
+    if (this.#policy === 'delete') return null;
+    if (this.#policy === 'soft' && current.deleted_at == null) return { ...current, deleted_at: new Date().toISOString() };
+    return current;
+  }
+
+  #retireChanges(before: ProfileRow | null, after: ProfileRow | null): FieldChange[] {
+    const fields = this.#mapping.columns.map(({ column }) => column);
+    if (this.#policy === 'soft') fields.push('deleted_at');
+    return changesBetween(before, after, fields).filter(
+      (change) => JSON.stringify(change.from) !== JSON.stringify(change.to),
+    );
+  }
+}
