@@ -3,7 +3,6 @@
  * every test. It opens the data side first (a wrong table or field map fails here, before any
  * route exists), then registers the error handler, OpenAPI, and the routes in scopes by caller.
  */
-import { readFileSync } from 'node:fs';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import {
   serializerCompiler,
@@ -11,6 +10,8 @@ import {
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
+// Imported, not read from disk, so the build copies it into dist/ beside the code that needs it.
+import packageJson from '../package.json' with { type: 'json' };
 import healthRoutes from '../routes/health.ts';
 import syncRoutes from '../routes/sync.ts';
 import userRoutes from '../routes/users.ts';
@@ -37,9 +38,6 @@ declare module 'fastify' {
   }
 }
 
-const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
-  version: string;
-};
 
 export async function buildApp(config: Config, deps: AppDeps = {}): Promise<FastifyInstance> {
   const app = Fastify({
@@ -66,7 +64,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   app.addHook('onClose', () => runtime.close());
   app.decorateRequest('caller', null);
 
-  await registerOpenApi(app, version);
+  await registerOpenApi(app, packageJson.version);
   await app.register(healthRoutes);
   await app.register(async (serviceScope) => {
     serviceScope.addHook('onRequest', requireServiceToken(config.serviceTokens ?? []));

@@ -33,10 +33,12 @@ export function bearerToken(request: FastifyRequest): string {
 }
 
 export function requireServiceToken(tokens: readonly ServiceToken[]): onRequestAsyncHookHandler {
-  return async (request) => {
+  return async (request, reply) => {
     const name = matchServiceToken(tokens, bearerToken(request));
     if (name === undefined) throw new ProblemError('unauthorized', 'The token is not a valid service token.');
     request.caller = { kind: 'service', name };
+    // Every later line of this request, "request completed" included, names the caller.
     request.log = request.log.child({ caller: name });
+    reply.log = request.log;
   };
 }

@@ -1,0 +1,45 @@
+/**
+ * Builds the whole app for a test, on a test database, through the same `buildApp` the server
+ * uses. On the real server the app opens its own pool from DATABASE_URL (postgres mode, as in
+ * production); on PGlite it is handed the test's in-memory database.
+ */
+import { Writable } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import { pino } from 'pino';
+import { buildApp } from '../../src/app.ts';
+import { loadConfig } from '../../src/config/config.ts';
+import type { TestDatabase } from './database.ts';
+
+export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdefghijklmnop';
+export const OTHER_TOKEN = 'test-other-token-0123456789abcdefghijklmnop';
+export const auth = { Authorization: `Bearer ${ADMIN_TOKEN}` };
+
+export interface TestApp {
+  app: FastifyInstance;
+  /** http://127.0.0.1:<port>, for supertest and concurrent clients. */
+  url: string;
+  /** Every log line the app wrote, as text. */
+  logs: () => string;
+  close(): Promise<void>;
+}
+
+export async function startApp(db: TestDatabase, env: Record<string, string> = {}): Promise<TestApp> {
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      lines.push(chunk.toString('utf8'));
+      done();
+    },
+  });
+  const config = loadConfig({
+    SERVICE_TOKENS: `admin:${ADMIN_TOKEN},other:${OTHER_TOKEN}`,
+    ...(db.url ? { DATABASE_URL: db.url } : {}),
+    ...env,
+  });
+  // The logger goes through the same redaction settings as production's.
+  const { loggerOptions } = await import('../../src/logging.ts');
+  const logger = pino(loggerOptions(env.LOG_LEVEL ?? 'info', false), sink);
+  const app = await buildApp(config, { logger, ...(db.url ? {} : { sql: db.sql }) });
+  const url = await app.listen({ host: '127.0.0.1', port: 0 });
+  return { app, url, logs: () => lines.join(''), close: () => app.close() };
+}

@@ -1,0 +1,60 @@
+/** Writes auth users and profiles straight into the test database, as Supabase Auth would. */
+import { randomUUID } from 'node:crypto';
+import type { Queryable } from '../../src/db/sql-client.ts';
+
+export interface AuthUserSeed {
+  id?: string;
+  email?: string | null;
+  phone?: string | null;
+  user_metadata?: Record<string, unknown>;
+  app_metadata?: Record<string, unknown>;
+  deleted_at?: string | null;
+  is_anonymous?: boolean;
+}
+
+export async function insertAuthUser(db: Queryable, seed: AuthUserSeed = {}): Promise<string> {
+  const id = seed.id ?? randomUUID();
+  const email = seed.email === undefined ? `user-${id.slice(0, 8)}@example.com` : seed.email;
+  await db.query(
+    `INSERT INTO auth.users (instance_id, id, aud, role, email, phone, encrypted_password, raw_user_meta_data,
+                             raw_app_meta_data, created_at, updated_at, deleted_at, is_anonymous)
+     VALUES ('00000000-0000-0000-0000-000000000000', $1, 'authenticated', 'authenticated', $2, $3,
+             '$2a$10$abcdefghijklmnopqrstuv', $4, $5, now(), now(), $6, $7)`,
+    [
+      id,
+      email,
+      seed.phone ?? null,
+      JSON.stringify(seed.user_metadata ?? {}),
+      JSON.stringify(seed.app_metadata ?? { provider: 'email', providers: ['email'] }),
+      seed.deleted_at ?? null,
+      seed.is_anonymous ?? false,
+    ],
+  );
+  return id;
+}
+
+export async function updateAuthUser(db: Queryable, id: string, set: { email?: string; user_metadata?: Record<string, unknown> }): Promise<void> {
+  if (set.email !== undefined) await db.query('UPDATE auth.users SET email = $2, updated_at = now() WHERE id = $1', [id, set.email]);
+  if (set.user_metadata !== undefined) {
+    await db.query('UPDATE auth.users SET raw_user_meta_data = $2, updated_at = now() WHERE id = $1', [
+      id,
+      JSON.stringify(set.user_metadata),
+    ]);
+  }
+}
+
+export async function profileOf(db: Queryable, id: string, table = 'public.users'): Promise<Record<string, unknown> | null> {
+  const [row] = await db.query<{ row: Record<string, unknown> }>(`SELECT to_jsonb(p) AS row FROM ${table} p WHERE id = $1`, [id]);
+  return row?.row ?? null;
+}
+
+export async function count(db: Queryable, sql: string, params: unknown[] = []): Promise<number> {
+  const [row] = await db.query<{ n: number | string }>(`SELECT count(*)::int AS n FROM (${sql}) AS q`, params);
+  return Number(row!.n);
+}
+
+export const auditRows = (db: Queryable, userId: string) =>
+  db.query<{ actor: string; action: string; changed_fields: string[]; source: string }>(
+    'SELECT actor, action, changed_fields, source FROM user_sync.audit_log WHERE user_id = $1 ORDER BY id',
+    [userId],
+  );
