@@ -22,7 +22,10 @@ import {
   type ProfileStatements,
 } from './profile-statements.ts';
 import type { ProfileTable } from './profile-table.ts';
-import type { SqlClient } from './sql-client.ts';
+import type { Queryable, SqlClient } from './sql-client.ts';
+
+/** Thrown to end a dry run's transaction: whatever it wrote is rolled back. */
+const ROLLBACK = Symbol('dry run rollback');
 
 const AUTH_USER_SQL = `
   SELECT to_jsonb(u) AS user FROM (
@@ -40,7 +43,7 @@ function toParam(value: unknown, columnType: string): string | null {
 }
 
 /** Runs a statement that writes or casts profile data, turning refusals into 409/422 problems. */
-async function profileStatement<Row>(run: () => Promise<Row[]>): Promise<Row[]> {
+async function profileStatement<T>(run: () => Promise<T>): Promise<T> {
   try {
     return await run();
   } catch (error) {
@@ -82,14 +85,35 @@ export class SqlBackend implements SyncBackend {
     return row?.row ?? null;
   }
 
-  async previewProfile(userId: string, values: Record<string, unknown>): Promise<PreviewOutcome> {
-    const [row] = await profileStatement(() =>
-      this.#sql.query<{ current: ProfileRow | null; expected: ProfileRow; changed_fields: string[] }>(
+  async previewProfile(
+    userId: string,
+    values: Record<string, unknown>,
+    options: { verify?: boolean } = {},
+  ): Promise<PreviewOutcome> {
+    const params = this.#valueParams(values);
+    const preview = async (db: Queryable): Promise<PreviewOutcome> => {
+      const [row] = await db.query<{ current: ProfileRow | null; expected: ProfileRow; changed_fields: string[] }>(
         this.#statements.preview,
-        [userId, ...this.#valueParams(values), this.#statements.tracked],
-      ),
+        [userId, ...params, this.#statements.tracked],
+      );
+      return { current: row!.current, expected: row!.expected, changedFields: row!.changed_fields };
+    };
+    if (!options.verify) return profileStatement(() => preview(this.#sql));
+
+    // Try the real write inside a transaction that is always rolled back.
+    let outcome: PreviewOutcome | undefined;
+    await profileStatement(() =>
+      this.#sql
+        .transaction(async (tx) => {
+          outcome = await preview(tx);
+          await tx.query(this.#statements.upsert, [userId, ...params, 'dry-run', 'dry-run', this.#statements.tracked]);
+          throw ROLLBACK;
+        })
+        .catch((error: unknown) => {
+          if (error !== ROLLBACK) throw error;
+        }),
     );
-    return { current: row!.current, expected: row!.expected, changedFields: row!.changed_fields };
+    return outcome!;
   }
 
   async upsertProfile(userId: string, values: Record<string, unknown>, context: WriteContext): Promise<UpsertOutcome> {

@@ -51,8 +51,12 @@ export interface PreviewOutcome {
 export interface SyncBackend {
   getAuthUser(userId: string): Promise<AuthUser | null>;
   getProfile(userId: string): Promise<ProfileRow | null>;
-  /** What a sync would write, computed by the database (casts included), writing nothing. */
-  previewProfile(userId: string, values: Record<string, unknown>): Promise<PreviewOutcome>;
+  /**
+   * What a sync would write, computed by the database (casts included), writing nothing. With
+   * `verify`, the write is also tried and rolled back, so constraints (NOT NULL, CHECK, UNIQUE)
+   * refuse a dry run exactly as they would refuse the sync.
+   */
+  previewProfile(userId: string, values: Record<string, unknown>, options?: { verify?: boolean }): Promise<PreviewOutcome>;
   /** One idempotent upsert, audited in the same statement or transaction. */
   upsertProfile(userId: string, values: Record<string, unknown>, context: WriteContext): Promise<UpsertOutcome>;
   /** Applies the delete policy to a deleted user's profile, audited likewise. */

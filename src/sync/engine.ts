@@ -86,7 +86,7 @@ export class SyncEngine {
 
     const values = mapUser(user!, this.#mapping);
     if (dryRun) {
-      const preview = await this.#backend.previewProfile(userId, values);
+      const preview = await this.#backend.previewProfile(userId, values, { verify: true });
       const action: SyncAction =
         preview.current === null ? 'created' : preview.changedFields.length > 0 ? 'updated' : 'unchanged';
       return {

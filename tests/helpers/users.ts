@@ -14,7 +14,7 @@ export interface AuthUserSeed {
 
 export async function insertAuthUser(db: Queryable, seed: AuthUserSeed = {}): Promise<string> {
   const id = seed.id ?? randomUUID();
-  const email = seed.email === undefined ? `user-${id.slice(0, 8)}@example.com` : seed.email;
+  const email = seed.email === undefined ? `user-${id}@example.com` : seed.email;
   await db.query(
     `INSERT INTO auth.users (instance_id, id, aud, role, email, phone, encrypted_password, raw_user_meta_data,
                              raw_app_meta_data, created_at, updated_at, deleted_at, is_anonymous)

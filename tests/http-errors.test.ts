@@ -1,0 +1,200 @@
+/**
+ * Errors at the edge: every one is problem+json with a stable code and its true status; bad
+ * credentials are 401; a bad id is 400 before any database call; a database outage is 503 with
+ * Retry-After, and the service recovers when the database is back.
+ */
+import { randomUUID } from 'node:crypto';
+import request from 'supertest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN_TOKEN, auth, startApp, type TestApp } from './helpers/app.ts';
+import { createTestDatabase, onPostgres, type TestDatabase } from './helpers/database.ts';
+import { startTcpProxy, type TcpProxy } from './helpers/tcp-proxy.ts';
+import { insertAuthUser, profileOf } from './helpers/users.ts';
+
+const expectProblem = (res: request.Response, status: number, code: string) => {
+  expect(res.status).toBe(status);
+  expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+  expect(res.body).toMatchObject({
+    type: `urn:supabase-user-sync:problem:${code}`,
+    title: expect.any(String),
+    status,
+    detail: expect.any(String),
+    code,
+  });
+};
+
+describe('credentials and input', () => {
+  let db: TestDatabase;
+  let t: TestApp;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    t = await startApp(db);
+  });
+  afterAll(async () => {
+    await t?.close();
+    await db?.close();
+  });
+
+  it.each([
+    ['no Authorization header', {}],
+    ['an empty header', { Authorization: '' }],
+    ['another scheme', { Authorization: `Basic ${ADMIN_TOKEN}` }],
+    ['a wrong token', { Authorization: 'Bearer this-is-not-a-configured-token-at-all-000' }],
+    ['a token with one character changed', { Authorization: `Bearer ${ADMIN_TOKEN.slice(0, -1)}X` }],
+    ['a prefix of the token', { Authorization: `Bearer ${ADMIN_TOKEN.slice(0, 20)}` }],
+  ])('401 unauthorized for %s, with WWW-Authenticate', async (_case, headers) => {
+    for (const [method, path] of [
+      ['post', `/sync/${randomUUID()}`],
+      ['get', '/users/missing'],
+      ['get', `/users/${randomUUID()}`],
+    ] as const) {
+      const res = await request(t.url)[method](path).set(headers);
+      expectProblem(res, 401, 'unauthorized');
+      expect(res.headers['www-authenticate']).toBe('Bearer');
+    }
+  });
+
+  it('400 invalid_user_id for a non-UUID id, on each route that takes one', async () => {
+    for (const id of ['abc', '123', "1' OR '1'='1", '3f1c0e5e-8d3a-4b7e-9a51-2c9d7e4b6a1', '..%2F..%2Fetc%2Fpasswd']) {
+      expectProblem(await request(t.url).post(`/sync/${id}`).set(auth), 400, 'invalid_user_id');
+      expectProblem(await request(t.url).get(`/users/${id}`).set(auth), 400, 'invalid_user_id');
+    }
+  });
+
+  it('400 invalid_request for a bad dryRun value', async () => {
+    const res = await request(t.url).post(`/sync/${randomUUID()}?dryRun=maybe`).set(auth);
+    expectProblem(res, 400, 'invalid_request');
+    expect(res.body.detail).toMatch(/dryRun/);
+  });
+
+  it('404 route_not_found for an unknown route, also problem+json', async () => {
+    expectProblem(await request(t.url).get('/nope').set(auth), 404, 'route_not_found');
+  });
+
+  it('every response carries a request id, and a safe caller-given one is kept', async () => {
+    const mine = await request(t.url).get('/health').set('x-request-id', 'trace-abc.123');
+    expect(mine.headers['x-request-id']).toBe('trace-abc.123');
+    const unsafe = await request(t.url).get('/health').set('x-request-id', 'evil\tline');
+    expect(unsafe.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    const problem = await request(t.url).get('/users/missing');
+    expect(problem.body.requestId).toBe(problem.headers['x-request-id']);
+  });
+});
+
+describe('profile rows the database refuses', () => {
+  let db: TestDatabase;
+  let t: TestApp;
+
+  beforeAll(async () => {
+    db = await createTestDatabase({
+      profileSql: `
+        CREATE TABLE public.users (
+          id           uuid PRIMARY KEY,
+          email        text UNIQUE,
+          display_name text NOT NULL,
+          handle       varchar(12) CONSTRAINT handle_is_lowercase CHECK (handle = lower(handle))
+        );`,
+    });
+    t = await startApp(db, {
+      FIELD_MAP: JSON.stringify({
+        email: 'email',
+        display_name: ['user_metadata.full_name', 'user_metadata.name'],
+        handle: 'user_metadata.handle',
+      }),
+    });
+  });
+  afterAll(async () => {
+    await t?.close();
+    await db?.close();
+  });
+
+  it('422 profile_rejected for a NOT NULL the mapped data breaks, naming the column', async () => {
+    const id = await insertAuthUser(db.sql, { user_metadata: {} });
+    const res = await request(t.url).post(`/sync/${id}`).set(auth);
+    expectProblem(res, 422, 'profile_rejected');
+    expect(res.body.column).toBe('display_name');
+    expect(await profileOf(db.sql, id)).toBeNull();
+  });
+
+  it('422 profile_rejected for a CHECK, naming the constraint', async () => {
+    const id = await insertAuthUser(db.sql, { user_metadata: { name: 'Shouty', handle: 'LOUD' } });
+    const res = await request(t.url).post(`/sync/${id}`).set(auth);
+    expectProblem(res, 422, 'profile_rejected');
+    expect(res.body.constraint).toBe('handle_is_lowercase');
+    expect(res.body.detail).toContain('handle_is_lowercase');
+  });
+
+  it('422 for a value too long for its column: refused, never truncated', async () => {
+    const id = await insertAuthUser(db.sql, { user_metadata: { name: 'Long', handle: 'much-too-long-a-handle' } });
+    expectProblem(await request(t.url).post(`/sync/${id}`).set(auth), 422, 'profile_rejected');
+    expect(await profileOf(db.sql, id)).toBeNull();
+  });
+
+  it('409 profile_conflict for a unique constraint, naming it', async () => {
+    await db.sql.query(`INSERT INTO public.users (id, email, display_name) VALUES ($1, 'taken@example.com', 'First')`, [
+      randomUUID(),
+    ]);
+    const id = await insertAuthUser(db.sql, { email: 'taken@example.com', user_metadata: { name: 'Second' } });
+    const res = await request(t.url).post(`/sync/${id}`).set(auth);
+    expectProblem(res, 409, 'profile_conflict');
+    expect(res.body.constraint).toBe('users_email_key');
+  });
+
+  it('a dry run reports the same refusal without writing', async () => {
+    const id = await insertAuthUser(db.sql, { user_metadata: { name: 'Dry', handle: 'UPPER' } });
+    expectProblem(await request(t.url).post(`/sync/${id}?dryRun=true`).set(auth), 422, 'profile_rejected');
+  });
+});
+
+describe('the database going away', () => {
+  let db: TestDatabase;
+  let t: TestApp | undefined;
+  let proxy: TcpProxy | undefined;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    if (onPostgres) {
+      const target = new URL(db.url!);
+      proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
+      const viaProxy = new URL(db.url!);
+      viaProxy.port = String(proxy.port);
+      t = await startApp({ ...db, url: viaProxy.toString() });
+    } else {
+      t = await startApp(db);
+    }
+  });
+  afterEach(async () => {
+    await proxy?.up().catch(() => undefined);
+  });
+  afterAll(async () => {
+    await t?.close();
+    await proxy?.close();
+    if (onPostgres) await db?.close();
+  });
+
+  it('503 database_unavailable with Retry-After while down; 400 still comes before any database call', async () => {
+    const id = await insertAuthUser(db.sql);
+    if (proxy) await proxy.down();
+    else await db.sql.close(); // PGlite: the embedded database is gone for good
+
+    const sync = await request(t!.url).post(`/sync/${id}`).set(auth);
+    expectProblem(sync, 503, 'database_unavailable');
+    expect(Number(sync.headers['retry-after'])).toBeGreaterThan(0);
+
+    const ready = await request(t!.url).get('/ready');
+    expectProblem(ready, 503, 'database_unavailable');
+    await request(t!.url).get('/health').expect(200);
+
+    expectProblem(await request(t!.url).post('/sync/not-a-uuid').set(auth), 400, 'invalid_user_id');
+    expectProblem(await request(t!.url).get('/users/missing').set(auth), 503, 'database_unavailable');
+
+    if (proxy) {
+      // The server comes back: the same requests now succeed, no restart needed.
+      await proxy.up();
+      await request(t!.url).get('/ready').expect(200);
+      const retried = await request(t!.url).post(`/sync/${id}`).set(auth).expect(200);
+      expect(retried.body.action).toBe('created');
+    }
+  });
+});
