@@ -7,28 +7,36 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { LoggerOptions } from 'pino';
 
-export const REDACTED_PATHS = [
-  'req.headers.authorization',
-  'req.headers.cookie',
-  'req.headers.apikey',
-  'req.headers["webhook-signature"]',
-  'headers.authorization',
-  'headers.cookie',
+/**
+ * Keys whose values are secrets, at any of the first three levels of a logged object: request
+ * headers, config, and the `auth.users` token columns a Database Webhook record carries.
+ * (pino's redaction takes exact keys or whole-segment wildcards, so each column is named.)
+ */
+const SECRET_KEYS = [
   'authorization',
+  'cookie',
+  'apikey',
   'token',
   'secret',
   'password',
   'encrypted_password',
-  '*.token',
-  '*.secret',
-  '*.password',
-  '*.encrypted_password',
-  '*.serviceKey',
-  '*.serviceTokens',
-  '*.*.encrypted_password',
-  '*.*_token',
-  '*.*.*_token',
+  'confirmation_token',
+  'recovery_token',
+  'email_change_token_new',
+  'email_change_token_current',
+  'phone_change_token',
+  'reauthentication_token',
+  'access_token',
+  'refresh_token',
+  'serviceKey',
+  'serviceTokens',
+  '"webhook-signature"',
 ];
+
+export const REDACTED_PATHS = SECRET_KEYS.flatMap((key) => {
+  const segment = key.startsWith('"') ? `[${key}]` : `.${key}`;
+  return [key.startsWith('"') ? `[${key}]` : key, `*${segment}`, `*.*${segment}`, `*.*.*${segment}`];
+}).filter((path) => !path.startsWith('['));
 
 export function loggerOptions(level: string, pretty: boolean): LoggerOptions {
   return {

@@ -4,6 +4,7 @@
  * profile is left behind, and one profile whose user is gone entirely. Ids are derived from a
  * fixed string, so they are the same on every machine and can be quoted in docs.
  */
+import { createHash } from 'node:crypto';
 import type { Queryable } from '../db/sql-client.ts';
 
 const PEOPLE = [
@@ -25,8 +26,16 @@ export const DEMO = {
   missing: PEOPLE.length - 21,
 } as const;
 
-/** The deterministic id of demo user `n` (1-based); 37 is the soft-deleted one, 38 the orphan. */
-export const demoUserIdSql = (n: string) => `md5('supabase-user-sync demo user ' || ${n})::uuid`;
+const ID_SEED = 'supabase-user-sync demo user ';
+
+/** The deterministic id of demo user `n` (1-based), in SQL; 37 is the soft-deleted one, 38 the orphan. */
+export const demoUserIdSql = (n: string) => `md5('${ID_SEED}' || ${n})::uuid`;
+
+/** The same id computed here, for docs and tests. */
+export function demoUserId(n: number): string {
+  const hex = createHash('md5').update(ID_SEED + n).digest('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
 
 export async function seedDemoData(db: Queryable): Promise<void> {
   const names = PEOPLE;

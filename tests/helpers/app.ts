@@ -23,7 +23,8 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-export async function startApp(db: TestDatabase, env: Record<string, string> = {}): Promise<TestApp> {
+/** With `db` null, the app opens what `env` names (embedded mode unless DATABASE_URL is set). */
+export async function startApp(db: TestDatabase | null, env: Record<string, string> = {}): Promise<TestApp> {
   const lines: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -33,13 +34,13 @@ export async function startApp(db: TestDatabase, env: Record<string, string> = {
   });
   const config = loadConfig({
     SERVICE_TOKENS: `admin:${ADMIN_TOKEN},other:${OTHER_TOKEN}`,
-    ...(db.url ? { DATABASE_URL: db.url } : {}),
+    ...(db?.url ? { DATABASE_URL: db.url } : {}),
     ...env,
   });
   // The logger goes through the same redaction settings as production's.
   const { loggerOptions } = await import('../../src/logging.ts');
   const logger = pino(loggerOptions(env.LOG_LEVEL ?? 'info', false), sink);
-  const app = await buildApp(config, { logger, ...(db.url ? {} : { sql: db.sql }) });
+  const app = await buildApp(config, { logger, ...(db && !db.url ? { sql: db.sql } : {}) });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   return { app, url, logs: () => lines.join(''), close: () => app.close() };
 }

@@ -1,0 +1,129 @@
+/**
+ * Configuration errors stop start-up with a message naming the variable and what was expected:
+ * first those the environment alone shows, then those only the database shows (the table, the
+ * field map), then the real process exiting with that message.
+ */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../src/app.ts';
+import { ConfigError, loadConfig } from '../src/config/config.ts';
+import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
+
+const TOKENS = 'ops:abcdefghijklmnopqrstuvwxyz0123456789';
+
+describe('loadConfig', () => {
+  it('needs nothing at all: embedded mode with defaults', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      host: '127.0.0.1',
+      port: 3000,
+      logLevel: 'info',
+      mode: 'embedded',
+      embedded: { dataDir: '.data', seed: true },
+      profile: { table: 'public.users', deletePolicy: 'delete' },
+    });
+    expect(config.serviceTokens).toBeUndefined();
+  });
+
+  it('chooses postgres with DATABASE_URL and parses the tokens', () => {
+    const config = loadConfig({ DATABASE_URL: 'postgres://u@db:5432/app', SERVICE_TOKENS: `${TOKENS}, web:${'w'.repeat(40)}` });
+    expect(config.mode).toBe('postgres');
+    expect(config.serviceTokens?.map((token) => token.name)).toEqual(['ops', 'web']);
+  });
+
+  it.each([
+    [{ PORT: 'abc' }, 'PORT', 'integer from 0 to 65535'],
+    [{ PORT: '70000' }, 'PORT', 'integer from 0 to 65535'],
+    [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL', 'one of fatal, error'],
+    [{ DELETE_POLICY: 'purge' }, 'DELETE_POLICY', 'delete, soft or keep'],
+    [{ PROFILE_TABLE: 'public.users; drop table x' }, 'PROFILE_TABLE', 'table name'],
+    [{ FIELD_MAP: '{email:' }, 'FIELD_MAP', 'JSON object'],
+    [{ DATABASE_URL: 'mysql://x' }, 'DATABASE_URL', 'postgres://'],
+    [{ SERVICE_TOKENS: 'ops:short' }, 'SERVICE_TOKENS', 'at least 32'],
+    [{ SERVICE_TOKENS: 'no-colon-here-abcdefghijklmnopqrstuvwxyz' }, 'SERVICE_TOKENS', 'name:token'],
+    [{ SERVICE_TOKENS: `${TOKENS},${TOKENS}` }, 'SERVICE_TOKENS', 'used twice'],
+    [{ EMBEDDED_SEED: 'perhaps' }, 'EMBEDDED_SEED', 'true or false'],
+    [{ DATABASE_URL: 'postgres://u@db/app' }, 'SERVICE_TOKENS', 'required outside embedded mode'],
+  ])('refuses %o, naming %s', (env, variable, expected) => {
+    let error: unknown;
+    try {
+      loadConfig(env);
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toMatch(new RegExp(`${variable}: .*${expected}`));
+  });
+
+  it('never echoes a secret value in its message', () => {
+    expect(() => loadConfig({ SERVICE_TOKENS: 'ops:supersecret-but-short' })).toThrow(ConfigError);
+    try {
+      loadConfig({ SERVICE_TOKENS: 'ops:supersecret-but-short' });
+    } catch (error) {
+      expect((error as Error).message).not.toContain('supersecret');
+    }
+  });
+});
+
+describe('start-up checks against the database', () => {
+  let db: TestDatabase;
+
+  beforeAll(async () => {
+    db = await createTestDatabase({
+      profileSql: `CREATE TABLE public.users (id uuid PRIMARY KEY, email text);
+                   CREATE TABLE public.keyless (user_id uuid, email text);`,
+    });
+  });
+  afterAll(async () => {
+    await db?.close();
+  });
+
+  const build = (env: Record<string, string>) =>
+    buildApp(loadConfig({ SERVICE_TOKENS: TOKENS, LOG_LEVEL: 'silent', ...(db.url ? { DATABASE_URL: db.url } : {}), ...env }), {
+      ...(db.url ? {} : { sql: db.sql }),
+    });
+
+  it.each([
+    [{ PROFILE_TABLE: 'public.nowhere' }, /PROFILE_TABLE: the table public.nowhere does not exist/],
+    [{ PROFILE_TABLE: 'public.keyless' }, /PROFILE_TABLE: public.keyless needs an "id uuid" column/],
+    [{ FIELD_MAP: '{"nickname":"user_metadata.nick"}' }, /FIELD_MAP: the column "nickname" does not exist in public.users \(its columns: id, email\)/],
+    [{ FIELD_MAP: '{"email":"password"}' }, /FIELD_MAP: "password" \(for "email"\) is not a source/],
+    [{ FIELD_MAP: '{"email":[]}' }, /FIELD_MAP: the column "email" must map to a source/],
+    [{ FIELD_MAP: '{"id":"email"}' }, /FIELD_MAP: "id" is the key/],
+    [{ FIELD_MAP: '["email"]' }, /FIELD_MAP: expected a JSON object/],
+    [{ DELETE_POLICY: 'soft' }, /DELETE_POLICY: "soft" sets the profile's deleted_at, but public.users has no deleted_at column/],
+  ])('refuses %o', async (env, message) => {
+    await expect(build(env)).rejects.toThrow(message);
+    await expect(build(env)).rejects.toBeInstanceOf(ConfigError);
+  });
+
+  it('the default map applies only the columns the table has', async () => {
+    const app = await build({});
+    await app.close();
+  });
+});
+
+describe('the server process', () => {
+  const serverPath = fileURLToPath(new URL('../src/server.ts', import.meta.url));
+  const tsx = fileURLToPath(new URL('../node_modules/.bin/tsx', import.meta.url));
+
+  const run = (env: Record<string, string>) =>
+    new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn(tsx, [serverPath], {
+        env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      child.on('exit', (code) => resolve({ code, stderr }));
+    });
+
+  it('exits 1 with a message naming each bad variable, and no stack trace', async () => {
+    const { code, stderr } = await run({ PORT: 'abc', DELETE_POLICY: 'purge' });
+    expect(code).toBe(1);
+    expect(stderr).toContain('PORT: expected an integer from 0 to 65535 (got "abc")');
+    expect(stderr).toContain('DELETE_POLICY: expected delete, soft or keep (got "purge")');
+    expect(stderr).not.toMatch(/\n\s+at /);
+  });
+});

@@ -1,0 +1,66 @@
+/**
+ * Logs: a request id on every request line, the caller's name (never its token), and no secret
+ * anywhere, whatever headers the caller sends.
+ */
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN_TOKEN, auth, startApp, type TestApp } from './helpers/app.ts';
+import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
+import { insertAuthUser } from './helpers/users.ts';
+
+describe('request logs', () => {
+  let db: TestDatabase;
+  let t: TestApp;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    t = await startApp(db, { LOG_LEVEL: 'trace' });
+  });
+  afterAll(async () => {
+    await t?.close();
+    await db?.close();
+  });
+
+  it('carry the request id and the caller name, and never a token or cookie', async () => {
+    const id = await insertAuthUser(db.sql);
+    await request(t.url)
+      .post(`/sync/${id}`)
+      .set(auth)
+      .set('Cookie', 'sb-access-token=cookie-secret-value-1234567890')
+      .set('x-request-id', 'log-test-1')
+      .expect(200);
+    await request(t.url).get('/users/missing').set('Authorization', 'Bearer wrong-token-value-abcdefghijklmnopqrstuvwxyz').expect(401);
+
+    const lines = t
+      .logs()
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    const ours = lines.filter((line) => line.reqId === 'log-test-1');
+    expect(ours.map((line) => line.msg)).toEqual(expect.arrayContaining(['incoming request', 'request completed']));
+    expect(ours.find((line) => line.msg === 'request completed')).toMatchObject({ caller: 'admin' });
+
+    const everything = t.logs();
+    expect(everything).not.toContain(ADMIN_TOKEN);
+    expect(everything).not.toContain('wrong-token-value');
+    expect(everything).not.toContain('cookie-secret-value');
+  });
+});
+
+describe('the logger configuration', () => {
+  it('redacts secrets wherever an object holding them is logged', async () => {
+    const { pino } = await import('pino');
+    const { loggerOptions } = await import('../src/logging.ts');
+    const chunks: string[] = [];
+    const logger = pino(loggerOptions('info', false), { write: (chunk: string) => chunks.push(chunk) });
+    logger.info({
+      req: { headers: { authorization: 'Bearer leak-1', cookie: 'leak-2', 'webhook-signature': 'v1,leak-3' } },
+      record: { email: 'a@example.com', encrypted_password: 'leak-4', recovery_token: 'leak-5' },
+      config: { serviceKey: 'leak-6' },
+      token: 'leak-7',
+    });
+    const output = chunks.join('');
+    expect(output).toContain('a@example.com');
+    for (let i = 1; i <= 7; i++) expect(output).not.toContain(`leak-${i}`);
+  });
+});
