@@ -1,7 +1,7 @@
 /** `GET /health` (the process is up) and `GET /ready` (and can reach its database). */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { databaseUnavailable } from '../src/errors/problems.ts';
-import { Health, problemResponse, Readiness } from '../src/http/schemas.ts';
+import { Health, okResponse, problemResponse, Readiness } from '../src/http/schemas.ts';
 
 /** A readiness probe must answer quickly even when the database hangs rather than refuses. */
 const READY_TIMEOUT_MS = 2_000;
@@ -12,7 +12,7 @@ const healthRoutes: FastifyPluginAsyncZod = async (app) => {
       tags: ['health'],
       summary: 'Liveness',
       description: 'Answers while the process runs; it does not touch the database.',
-      response: { 200: Health },
+      response: { 200: okResponse('The process is up.', Health) },
     },
     logLevel: 'warn',
     handler: () => ({ status: 'ok' as const }),
@@ -23,7 +23,9 @@ const healthRoutes: FastifyPluginAsyncZod = async (app) => {
       tags: ['health'],
       summary: 'Readiness',
       description: 'Answers 200 when the database answers, else 503 (`database_unavailable`).',
-      response: { 200: Readiness, 503: problemResponse('The database does not answer.') },
+      response: {
+        200: okResponse('The database answers.', Readiness),
+        503: problemResponse('The database does not answer.') },
     },
     logLevel: 'warn',
     handler: async () => {

@@ -1,7 +1,7 @@
 /** `POST /sync/:userId`: make one user's profile match auth.users now. */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { SERVICE_TOKEN_SCHEME } from '../src/http/openapi.ts';
-import { commonProblems, problemResponse, SyncQuery, SyncResult, UserIdParams } from '../src/http/schemas.ts';
+import { commonProblems, okResponse, problemResponse, SyncQuery, SyncResult, UserIdParams } from '../src/http/schemas.ts';
 
 const syncRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post('/sync/:userId', {
@@ -16,7 +16,7 @@ const syncRoutes: FastifyPluginAsyncZod = async (app) => {
       params: UserIdParams,
       querystring: SyncQuery,
       response: {
-        200: SyncResult,
+        200: okResponse('What the sync did (or, for a dry run, would do).', SyncResult),
         400: problemResponse('The user id is not a UUID (`invalid_user_id`) or the query is invalid.'),
         404: problemResponse('The user is in neither auth.users nor the profile table (`user_not_found`).'),
         409: problemResponse('The row conflicts with another, e.g. a unique email (`profile_conflict`).'),

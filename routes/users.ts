@@ -4,6 +4,7 @@ import { decodeCursor, encodeCursor } from '../src/http/cursor.ts';
 import { SERVICE_TOKEN_SCHEME } from '../src/http/openapi.ts';
 import {
   commonProblems,
+  okResponse,
   MissingUsersPage,
   MissingUsersQuery,
   problemResponse,
@@ -22,7 +23,7 @@ const userRoutes: FastifyPluginAsyncZod = async (app) => {
       security: [{ [SERVICE_TOKEN_SCHEME]: [] }],
       querystring: MissingUsersQuery,
       response: {
-        200: MissingUsersPage,
+        200: okResponse('One page of users without a profile.', MissingUsersPage),
         400: problemResponse('`limit` is not 1 to 1000, or the cursor is not one we issued (`invalid_cursor`).'),
         ...commonProblems,
       },
@@ -44,7 +45,7 @@ const userRoutes: FastifyPluginAsyncZod = async (app) => {
       security: [{ [SERVICE_TOKEN_SCHEME]: [] }],
       params: UserIdParams,
       response: {
-        200: UserInspection,
+        200: okResponse('How the user and its profile compare.', UserInspection),
         400: problemResponse('The user id is not a UUID (`invalid_user_id`).'),
         422: problemResponse('A mapped value cannot be held by its column (`profile_rejected`).'),
         ...commonProblems,

@@ -9,7 +9,6 @@ import {
   validatorCompiler,
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
-import type { Logger } from 'pino';
 // Imported, not read from disk, so the build copies it into dist/ beside the code that needs it.
 import packageJson from '../package.json' with { type: 'json' };
 import healthRoutes from '../routes/health.ts';
@@ -27,7 +26,7 @@ import type { SyncEngine } from './sync/engine.ts';
 
 export interface AppDeps {
   /** A pino logger to use instead of one built from LOG_LEVEL (tests capture logs with it). */
-  logger?: Logger;
+  logger?: FastifyBaseLogger;
   /** An open database to use instead of the one the configuration names. Not closed by the app. */
   sql?: SqlClient;
 }
@@ -42,7 +41,7 @@ declare module 'fastify' {
 export async function buildApp(config: Config, deps: AppDeps = {}): Promise<FastifyInstance> {
   const app = Fastify({
     ...(deps.logger
-      ? { loggerInstance: deps.logger as FastifyBaseLogger }
+      ? { loggerInstance: deps.logger }
       : { logger: loggerOptions(config.logLevel, process.stdout.isTTY === true) }),
     genReqId: requestId,
     // The service sits behind load balancers that already bound the body; 1 MiB is ample here.
@@ -59,7 +58,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     reply.header('x-request-id', request.id);
   });
 
-  const runtime = await openSyncRuntime(config, { sql: deps.sql, logger: app.log as Logger });
+  const runtime = await openSyncRuntime(config, { sql: deps.sql, logger: app.log });
   app.decorate('sync', { engine: runtime.engine, backend: runtime.backend, mode: config.mode });
   app.addHook('onClose', () => runtime.close());
   app.decorateRequest('caller', null);

@@ -5,7 +5,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import type { LoggerOptions } from 'pino';
+import type { Logger, LoggerOptions } from 'pino';
+
+/** The little of a logger that start-up code needs; Fastify's and pino's both fit. */
+export type Log = Pick<Logger, 'info' | 'warn' | 'error'>;
 
 /**
  * Keys whose values are secrets, at any of the first three levels of a logged object: request

@@ -3,7 +3,7 @@
  * service's migrations, read the profile table, check the field map against it, and build the
  * engine. A wrong table or map stops start-up here, with a message naming the variable.
  */
-import type { Logger } from 'pino';
+import type { Log } from './logging.ts';
 import { ConfigError, type Config } from './config/config.ts';
 import { migrate } from './db/migrate.ts';
 import { createPgClient } from './db/pg-client.ts';
@@ -26,7 +26,7 @@ export interface SyncRuntime {
 export interface OpenOptions {
   /** An already open database to use instead of the one the configuration names (tests). */
   sql?: SqlClient;
-  logger?: Logger;
+  logger?: Log;
 }
 
 async function openSql(config: Config, options: OpenOptions): Promise<{ sql: SqlClient; description: string; owned: boolean }> {

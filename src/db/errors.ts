@@ -14,7 +14,7 @@ interface PgLikeError {
 }
 
 const asPgError = (error: unknown): PgLikeError =>
-  typeof error === 'object' && error !== null ? (error as PgLikeError) : {};
+  typeof error === 'object' && error !== null ? error : {};
 
 /** Socket-level failures (Node error codes) and server states that mean "not reachable now". */
 const UNAVAILABLE_CODES = new Set([

@@ -4,13 +4,13 @@
  * pool reconnects by itself once the server is back.
  */
 import pg from 'pg';
-import type { Logger } from 'pino';
+import type { Log } from '../logging.ts';
 import type { Queryable, SqlClient } from './sql-client.ts';
 
 export interface PgClientOptions {
   connectionString: string;
   max: number;
-  logger?: Logger | undefined;
+  logger?: Log | undefined;
   applicationName?: string;
 }
 

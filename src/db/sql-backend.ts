@@ -25,7 +25,7 @@ import type { ProfileTable } from './profile-table.ts';
 import type { Queryable, SqlClient } from './sql-client.ts';
 
 /** Thrown to end a dry run's transaction: whatever it wrote is rolled back. */
-const ROLLBACK = Symbol('dry run rollback');
+class DryRunRollback extends Error {}
 
 const AUTH_USER_SQL = `
   SELECT to_jsonb(u) AS user FROM (
@@ -38,8 +38,9 @@ const AUTH_USER_SQL = `
 function toParam(value: unknown, columnType: string): string | null {
   if (value === null || value === undefined) return null;
   if (columnType === 'json' || columnType === 'jsonb') return JSON.stringify(value);
-  if (typeof value === 'object') return JSON.stringify(value);
-  return String(value as string | number | boolean);
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+  return JSON.stringify(value);
 }
 
 /** Runs a statement that writes or casts profile data, turning refusals into 409/422 problems. */
@@ -107,10 +108,10 @@ export class SqlBackend implements SyncBackend {
         .transaction(async (tx) => {
           outcome = await preview(tx);
           await tx.query(this.#statements.upsert, [userId, ...params, 'dry-run', 'dry-run', this.#statements.tracked]);
-          throw ROLLBACK;
+          throw new DryRunRollback();
         })
         .catch((error: unknown) => {
-          if (error !== ROLLBACK) throw error;
+          if (!(error instanceof DryRunRollback)) throw error;
         }),
     );
     return outcome!;

@@ -42,7 +42,7 @@ function validationProblem(error: FastifyError & { validation: ValidationIssue[]
 
 function toProblem(error: FastifyError): ProblemError {
   if (error instanceof ProblemError) return error;
-  if (hasZodFastifySchemaValidationErrors(error)) return validationProblem(error as never);
+  if (hasZodFastifySchemaValidationErrors(error)) return validationProblem(error);
   if (isDatabaseUnavailable(error)) return databaseUnavailable(error);
   const status = error.statusCode ?? 500;
   if (status >= 400 && status < 500) {

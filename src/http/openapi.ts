@@ -14,6 +14,33 @@ const codesTable = Object.entries(problemCatalogue)
   .map(([code, { status, title }]) => `| \`${code}\` | ${status} | ${title} |`)
   .join('\n');
 
+type OpenApiDocument = ReturnType<typeof jsonSchemaTransformObject>;
+interface WithComponents {
+  paths?: unknown;
+  components?: { schemas?: Record<string, unknown> };
+}
+
+/**
+ * The zod provider emits an input and an output component for every named schema; ours are used
+ * one way only, so the components no operation reaches are dropped to keep the document honest.
+ */
+function withoutUnusedSchemas(document: OpenApiDocument): OpenApiDocument {
+  const { paths, components } = document as WithComponents;
+  const schemas = components?.schemas ?? {};
+  const refsIn = (value: unknown) =>
+    [...JSON.stringify(value).matchAll(/"#\/components\/schemas\/([^"]+)"/g)].map((match) => match[1]!);
+  const used = new Set<string>();
+  const pending = refsIn(paths);
+  while (pending.length > 0) {
+    const name = pending.pop()!;
+    if (used.has(name)) continue;
+    used.add(name);
+    pending.push(...refsIn(schemas[name]));
+  }
+  const kept = Object.fromEntries(Object.entries(schemas).filter(([name]) => used.has(name)));
+  return { ...document, components: { ...components, schemas: kept } } as OpenApiDocument;
+}
+
 export async function registerOpenApi(app: FastifyInstance, version: string): Promise<void> {
   await app.register(fastifySwagger, {
     openapi: {
@@ -50,7 +77,7 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
       ],
     },
     transform: jsonSchemaTransform,
-    transformObject: jsonSchemaTransformObject,
+    transformObject: (document) => withoutUnusedSchemas(jsonSchemaTransformObject(document)),
   });
 
   await app.register(fastifySwaggerUi, {

@@ -26,6 +26,12 @@ export const Problem = z
   })
   .meta({ id: 'Problem', description: 'An RFC 9457 problem; `code` is stable and safe to branch on.' });
 
+/** A success response with a description (the OpenAPI document otherwise says "Default Response"). */
+export const okResponse = <T>(description: string, schema: T) => ({
+  description,
+  content: { 'application/json': { schema } },
+});
+
 /** A problem response for the OpenAPI document, served as application/problem+json. */
 export const problemResponse = (description: string) => ({
   description,

@@ -1,0 +1,57 @@
+/**
+ * The contract: openapi/openapi.json is valid OpenAPI 3.1, equals what the running service
+ * serves, and every error response is declared as problem+json.
+ */
+import { readFile } from 'node:fs/promises';
+import { validate } from '@readme/openapi-parser';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startApp, type TestApp } from './helpers/app.ts';
+import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
+
+describe('the OpenAPI document', () => {
+  let db: TestDatabase;
+  let t: TestApp;
+  let committed: Record<string, unknown>;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    t = await startApp(db);
+    committed = JSON.parse(await readFile(new URL('../openapi/openapi.json', import.meta.url), 'utf8')) as Record<string, unknown>;
+  });
+  afterAll(async () => {
+    await t?.close();
+    await db?.close();
+  });
+
+  it('is served at /openapi.json and equals the committed openapi/openapi.json', async () => {
+    const served = await request(t.url).get('/openapi.json').expect(200);
+    expect(served.body).toEqual(committed);
+  });
+
+  it('is valid OpenAPI 3.1', async () => {
+    const result = await validate(structuredClone(committed) as never);
+    expect(result.valid ? [] : result.errors).toEqual([]);
+    expect(result.valid).toBe(true);
+    expect(committed.openapi).toBe('3.1.0');
+  });
+
+  it('documents every route of the contract, each protected one with the bearer scheme', () => {
+    const paths = committed.paths as Record<string, Record<string, { security?: unknown[]; responses: Record<string, { content?: Record<string, unknown> }> }>>;
+    expect(Object.keys(paths).sort()).toEqual(['/health', '/ready', '/sync/{userId}', '/users/missing', '/users/{userId}']);
+    for (const [path, operations] of Object.entries(paths)) {
+      for (const operation of Object.values(operations)) {
+        if (!['/health', '/ready'].includes(path)) expect(operation.security).toEqual([{ serviceToken: [] }]);
+        for (const [status, response] of Object.entries(operation.responses)) {
+          const type = Number(status) >= 400 ? 'application/problem+json' : 'application/json';
+          expect(Object.keys(response.content ?? {}), `${path} ${status}`).toEqual([type]);
+        }
+      }
+    }
+  });
+
+  it('serves Swagger UI at /docs', async () => {
+    const res = await request(t.url).get('/docs/').expect(200);
+    expect(res.text).toContain('swagger-ui');
+  });
+});
