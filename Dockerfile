@@ -23,7 +23,6 @@ COPY tsconfig*.json ./
 COPY src ./src
 COPY routes ./routes
 COPY scripts ./scripts
-COPY openapi ./openapi
 # tsc -p tsconfig.build.json: rootDir is the repo root, so output lands in dist/src, dist/routes,
 # dist/scripts; `rewriteRelativeImportExtensions` turns the .ts import specifiers into .js, and
 # the JSON import of package.json in src/app.ts is emitted as dist/package.json.
