@@ -33,13 +33,15 @@ const SECRET_KEYS = [
   'refresh_token',
   'serviceKey',
   'serviceTokens',
-  '"webhook-signature"',
 ];
 
-export const REDACTED_PATHS = SECRET_KEYS.flatMap((key) => {
-  const segment = key.startsWith('"') ? `[${key}]` : `.${key}`;
-  return [key.startsWith('"') ? `[${key}]` : key, `*${segment}`, `*.*${segment}`, `*.*.*${segment}`];
-}).filter((path) => !path.startsWith('['));
+/** Keys that are not identifiers need pino's bracket form, which cannot start a path. */
+const SECRET_HEADER_KEYS = ['webhook-signature'];
+
+export const REDACTED_PATHS = [
+  ...SECRET_KEYS.flatMap((key) => [key, `*.${key}`, `*.*.${key}`, `*.*.*.${key}`]),
+  ...SECRET_HEADER_KEYS.flatMap((key) => [`*["${key}"]`, `*.*["${key}"]`, `*.*.*["${key}"]`]),
+];
 
 export function loggerOptions(level: string, pretty: boolean): LoggerOptions {
   return {

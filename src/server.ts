@@ -6,6 +6,7 @@ import closeWithGrace from 'close-with-grace';
 import { buildApp } from './app.ts';
 import { parseServiceTokens, generateToken } from './auth/service-tokens.ts';
 import { ConfigError, loadConfig, type Config } from './config/config.ts';
+import { isDatabaseUnavailable } from './db/errors.ts';
 
 /** Embedded mode with no SERVICE_TOKENS: make an admin token for this run and show it once. */
 function withGeneratedToken(config: Config): { config: Config; token?: string } {
@@ -16,28 +17,35 @@ function withGeneratedToken(config: Config): { config: Config; token?: string } 
   return { config: { ...config, serviceTokens: parsed.tokens }, token };
 }
 
+/**
+ * Start-up failures an operator can fix get one plain line naming what to fix, not a stack:
+ * a bad variable, or a database that cannot be reached or refuses the login.
+ */
+function explainStartupError(error: unknown, config: Config | undefined): string | undefined {
+  if (error instanceof ConfigError) return error.message;
+  if (config?.mode !== 'postgres') return undefined;
+  const { code, message } = error as { code?: string; message?: string };
+  if (isDatabaseUnavailable(error)) {
+    return `cannot reach the database named by DATABASE_URL (${code ?? message ?? 'no answer'}); is it running and reachable?`;
+  }
+  // 28xxx: authentication failed; 3D000: no such database.
+  if (code?.startsWith('28') || code === '3D000') return `the database refused DATABASE_URL: ${message}`;
+  return undefined;
+}
+
 async function main(): Promise<void> {
-  let config: Config;
+  let config: Config | undefined;
+  let app;
+  let generated;
   try {
     config = loadConfig(process.env);
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`supabase-user-sync: ${error.message}\n`);
-      process.exit(1);
-    }
-    throw error;
-  }
-  const generated = withGeneratedToken(config);
-
-  let app;
-  try {
+    generated = withGeneratedToken(config);
     app = await buildApp(generated.config);
   } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`supabase-user-sync: ${error.message}\n`);
-      process.exit(1);
-    }
-    throw error;
+    const explanation = explainStartupError(error, config);
+    if (explanation === undefined) throw error;
+    process.stderr.write(`supabase-user-sync: ${explanation}\n`);
+    process.exit(1);
   }
 
   closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {

@@ -126,4 +126,11 @@ describe('the server process', () => {
     expect(stderr).toContain('DELETE_POLICY: expected delete, soft or keep (got "purge")');
     expect(stderr).not.toMatch(/\n\s+at /);
   });
+
+  it('exits 1 with a plain message when DATABASE_URL names a database that does not answer', async () => {
+    const { code, stderr } = await run({ DATABASE_URL: 'postgres://postgres@127.0.0.1:1/app', SERVICE_TOKENS: TOKENS });
+    expect(code).toBe(1);
+    expect(stderr).toContain('cannot reach the database named by DATABASE_URL (ECONNREFUSED)');
+    expect(stderr).not.toMatch(/\n\s+at /);
+  });
 });

@@ -68,6 +68,33 @@ describe('credentials and input', () => {
     expect(res.body.detail).toMatch(/dryRun/);
   });
 
+  it('takes an empty JSON body as no body, and refuses a broken one or another media type', async () => {
+    const id = await insertAuthUser(db.sql);
+    const empty = await request(t.url).post(`/sync/${id}`).set(auth).set('Content-Type', 'application/json').send('');
+    expect(empty.status).toBe(200);
+    expect(empty.body.action).toBe('created');
+
+    const broken = await request(t.url).post(`/sync/${id}`).set(auth).set('Content-Type', 'application/json').send('{"a":');
+    expectProblem(broken, 400, 'invalid_request');
+    const poisoned = await request(t.url)
+      .post(`/sync/${id}`)
+      .set(auth)
+      .set('Content-Type', 'application/json')
+      .send('{"__proto__":{"admin":true}}');
+    expectProblem(poisoned, 400, 'invalid_request');
+    const xml = await request(t.url).post(`/sync/${id}`).set(auth).set('Content-Type', 'application/xml').send('<a/>');
+    expectProblem(xml, 415, 'unsupported_media_type');
+  });
+
+  it('413 body_too_large for a body over the limit', async () => {
+    const res = await request(t.url)
+      .post(`/sync/${randomUUID()}`)
+      .set(auth)
+      .set('Content-Type', 'application/json')
+      .send(JSON.stringify({ pad: 'x'.repeat(1024 * 1024 + 1) }));
+    expectProblem(res, 413, 'body_too_large');
+  });
+
   it('404 route_not_found for an unknown route, also problem+json', async () => {
     expectProblem(await request(t.url).get('/nope').set(auth), 404, 'route_not_found');
   });

@@ -95,6 +95,9 @@ const envSchema = z.object({
 
 export type Env = z.infer<typeof envSchema>;
 
+/** What happens to the profile of a user deleted from auth.users (DESIGN.md). */
+export type DeletePolicy = Env['DELETE_POLICY'];
+
 export type BackendMode = 'embedded' | 'postgres' | 'supabase';
 
 export interface Config {
@@ -105,7 +108,7 @@ export interface Config {
   database: { url?: string | undefined; poolMax: number };
   embedded: { dataDir: string; seed: boolean };
   supabase: { url?: string | undefined; serviceKey?: string | undefined };
-  profile: { table: string; fieldMap?: unknown; deletePolicy: Env['DELETE_POLICY'] };
+  profile: { table: string; fieldMap?: unknown; deletePolicy: DeletePolicy };
   /** Undefined only in embedded mode, where the server generates an admin token at start. */
   serviceTokens?: Env['SERVICE_TOKENS'];
 }

@@ -3,10 +3,9 @@
  * statement (data-modifying CTEs), so the row and its audit entry commit together or not at all,
  * in one round trip, and concurrent syncs of one user resolve inside PostgreSQL's ON CONFLICT.
  */
+import type { DeletePolicy } from '../config/config.ts';
 import type { FieldMapping } from '../sync/field-map.ts';
 import { quoteIdent, type ProfileTable } from './profile-table.ts';
-
-export type DeletePolicy = 'delete' | 'soft' | 'keep';
 
 export interface ProfileStatements {
   getProfile: string;

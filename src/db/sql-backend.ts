@@ -2,7 +2,7 @@
  * The SQL back end: `auth.users` and the profile table in one PostgreSQL database, reached
  * through PGlite (embedded) or node-postgres (postgres mode). Every method is one statement.
  */
-import { ConfigError } from '../config/config.ts';
+import { ConfigError, type DeletePolicy } from '../config/config.ts';
 import { normalizeAuthUser, type AuthUser } from '../sync/auth-user.ts';
 import type {
   MissingUser,
@@ -15,12 +15,7 @@ import type {
 } from '../sync/backend.ts';
 import type { FieldMapping } from '../sync/field-map.ts';
 import { profileWriteProblem } from './errors.ts';
-import {
-  buildMissingUsersStatement,
-  buildProfileStatements,
-  type DeletePolicy,
-  type ProfileStatements,
-} from './profile-statements.ts';
+import { buildMissingUsersStatement, buildProfileStatements, type ProfileStatements } from './profile-statements.ts';
 import type { ProfileTable } from './profile-table.ts';
 import type { Queryable, SqlClient } from './sql-client.ts';
 

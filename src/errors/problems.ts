@@ -35,7 +35,6 @@ export interface Problem {
   status: number;
   detail: string;
   code: ProblemCode;
-  instance?: string;
   [extension: string]: unknown;
 }
 
@@ -60,14 +59,13 @@ export class ProblemError extends Error {
     this.retryAfter = options.retryAfter;
   }
 
-  toProblem(instance?: string): Problem {
+  toProblem(): Problem {
     return {
       type: PROBLEM_TYPE_BASE + this.code,
       title: problemCatalogue[this.code].title,
       status: this.status,
       detail: this.message,
       code: this.code,
-      ...(instance === undefined ? {} : { instance }),
       ...this.extensions,
     };
   }

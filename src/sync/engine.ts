@@ -6,6 +6,7 @@
  * Notify, then read the truth: whatever asked for a sync, the engine re-reads the user and writes
  * what it finds, so duplicate, reordered or lost notifications cannot leave a wrong row behind.
  */
+import type { DeletePolicy } from '../config/config.ts';
 import { userNotFound } from '../errors/problems.ts';
 import { isDeleted } from './auth-user.ts';
 import type { MissingUser, ProfileRow, SyncBackend, WriteContext } from './backend.ts';
@@ -14,8 +15,6 @@ import { mapUser, type FieldMapping } from './field-map.ts';
 export type SyncAction = 'created' | 'updated' | 'unchanged' | 'deleted';
 
 export type UserState = 'in_sync' | 'missing' | 'stale' | 'orphaned' | 'not_found';
-
-export type DeletePolicy = 'delete' | 'soft' | 'keep';
 
 export interface FieldChange {
   field: string;

@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { buildApp } from '../../src/app.ts';
 import { loadConfig } from '../../src/config/config.ts';
+import { loggerOptions } from '../../src/logging.ts';
 import type { TestDatabase } from './database.ts';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdefghijklmnop';
@@ -38,7 +39,6 @@ export async function startApp(db: TestDatabase | null, env: Record<string, stri
     ...env,
   });
   // The logger goes through the same redaction settings as production's.
-  const { loggerOptions } = await import('../../src/logging.ts');
   const logger = pino(loggerOptions(env.LOG_LEVEL ?? 'info', false), sink);
   const app = await buildApp(config, { logger, ...(db && !db.url ? { sql: db.sql } : {}) });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
