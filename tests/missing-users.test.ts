@@ -1,7 +1,9 @@
 /** GET /users/missing: keyset pages over many users, each user exactly once. */
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auth, startApp, type TestApp } from './helpers/app.ts';
+import { buildApp } from '../src/app.ts';
+import { loadConfig } from '../src/config/config.ts';
+import { ADMIN_TOKEN, auth, startApp, type TestApp } from './helpers/app.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
 import { insertAuthUser } from './helpers/users.ts';
 
@@ -56,6 +58,40 @@ describe('GET /users/missing', () => {
     expect(pageSizes).toEqual([1000, 1000, 500]);
     expect(new Set(seen).size).toBe(seen.length);
     expect(new Set(seen)).toEqual(new Set(expected.map((row) => row.id)));
+  });
+
+  it('costs one SQL statement a page, whatever the page size', async () => {
+    // The same app, handed a database handle that counts the statements it is asked to run.
+    const statements: string[] = [];
+    const counting = {
+      ...db.sql,
+      query: (text: string, params?: readonly unknown[]) => {
+        statements.push(text);
+        return db.sql.query(text, params);
+      },
+    } as typeof db.sql;
+    const app = await buildApp(loadConfig({ SERVICE_TOKENS: `admin:${ADMIN_TOKEN}`, LOG_LEVEL: 'silent' }), {
+      sql: counting,
+    });
+    try {
+      let cursor: string | null = null;
+      let pages = 0;
+      statements.length = 0;
+      do {
+        const res = await app.inject({
+          method: 'GET',
+          url: '/users/missing',
+          query: { limit: '1000', ...(cursor ? { cursor } : {}) },
+          headers: auth,
+        });
+        cursor = res.json<{ nextCursor: string | null }>().nextCursor;
+        pages++;
+      } while (cursor !== null);
+      expect(pages).toBe(3);
+      expect(statements).toHaveLength(pages);
+    } finally {
+      await app.close();
+    }
   });
 
   it('defaults to 100 a page and says when the last page is reached', async () => {

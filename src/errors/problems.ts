@@ -16,7 +16,6 @@ export const problemCatalogue = {
   forbidden: { status: 403, title: 'Not allowed' },
   user_not_found: { status: 404, title: 'User not found' },
   route_not_found: { status: 404, title: 'No such route' },
-  method_not_allowed: { status: 405, title: 'Method not allowed' },
   profile_conflict: { status: 409, title: 'The profile row conflicts with another row' },
   body_too_large: { status: 413, title: 'The request body is too large' },
   unsupported_media_type: { status: 415, title: 'Unsupported content type' },
@@ -24,7 +23,6 @@ export const problemCatalogue = {
   rate_limited: { status: 429, title: 'Too many requests' },
   internal_error: { status: 500, title: 'Internal error' },
   database_unavailable: { status: 503, title: 'The database is unavailable' },
-  service_unavailable: { status: 503, title: 'The service is unavailable' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ProblemCode = keyof typeof problemCatalogue;
