@@ -69,7 +69,7 @@ describe('GET /users/missing', () => {
         statements.push(text);
         return db.sql.query(text, params);
       },
-    } as typeof db.sql;
+    };
     const app = await buildApp(loadConfig({ SERVICE_TOKENS: `admin:${ADMIN_TOKEN}`, LOG_LEVEL: 'silent' }), {
       sql: counting,
     });
