@@ -3,6 +3,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../src/app.ts';
 import { loadConfig } from '../src/config/config.ts';
+import type { SqlClient } from '../src/db/sql-client.ts';
 import { ADMIN_TOKEN, auth, startApp, type TestApp } from './helpers/app.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
 import { insertAuthUser } from './helpers/users.ts';
@@ -63,11 +64,11 @@ describe('GET /users/missing', () => {
   it('costs one SQL statement a page, whatever the page size', async () => {
     // The same app, handed a database handle that counts the statements it is asked to run.
     const statements: string[] = [];
-    const counting = {
+    const counting: SqlClient = {
       ...db.sql,
-      query: (text: string, params?: readonly unknown[]) => {
+      query: <Row,>(text: string, params?: readonly unknown[]) => {
         statements.push(text);
-        return db.sql.query(text, params);
+        return db.sql.query<Row>(text, params);
       },
     };
     const app = await buildApp(loadConfig({ SERVICE_TOKENS: `admin:${ADMIN_TOKEN}`, LOG_LEVEL: 'silent' }), {
@@ -78,13 +79,10 @@ describe('GET /users/missing', () => {
       let pages = 0;
       statements.length = 0;
       do {
-        const res = await app.inject({
-          method: 'GET',
-          url: '/users/missing',
-          query: { limit: '1000', ...(cursor ? { cursor } : {}) },
-          headers: auth,
-        });
-        cursor = res.json<{ nextCursor: string | null }>().nextCursor;
+        const query: Record<string, string> = cursor === null ? { limit: '1000' } : { limit: '1000', cursor };
+        const res = await app.inject({ method: 'GET', url: '/users/missing', query, headers: auth });
+        const page: { nextCursor: string | null } = res.json();
+        cursor = page.nextCursor;
         pages++;
       } while (cursor !== null);
       expect(pages).toBe(3);
