@@ -1,27 +1,16 @@
 /** Concurrent syncs of one user: one row, every request a 200, one `created` in the audit log. */
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auth, startApp, type TestApp } from './helpers/app.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
+import { describe, expect, it } from 'vitest';
+import { auth, useTestApp } from './helpers/app.ts';
 import { auditRows, count, insertAuthUser } from './helpers/users.ts';
 
 describe('concurrent syncs of one user', () => {
-  let db: TestDatabase;
-  let t: TestApp;
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    t = await startApp(db);
-  });
-  afterAll(async () => {
-    await t?.close();
-    await db?.close();
-  });
+  const ctx = useTestApp();
 
   it('50 at once leave one row and give fifty 200s', async () => {
-    const id = await insertAuthUser(db.sql, { user_metadata: { full_name: 'Many Clicks' } });
+    const id = await insertAuthUser(ctx.db.sql, { user_metadata: { full_name: 'Many Clicks' } });
     const responses = await Promise.all(
-      Array.from({ length: 50 }, () => request(t.url).post(`/sync/${id}`).set(auth)),
+      Array.from({ length: 50 }, () => request(ctx.url).post(`/sync/${id}`).set(auth)),
     );
 
     expect(responses.map((res) => res.status)).toEqual(Array(50).fill(200));
@@ -30,23 +19,23 @@ describe('concurrent syncs of one user', () => {
     expect(actions.filter((action) => action === 'unchanged')).toHaveLength(49);
     for (const res of responses) expect(res.body.profile).toMatchObject({ id, full_name: 'Many Clicks' });
 
-    expect(await count(db.sql, 'SELECT 1 FROM public.users WHERE id = $1', [id])).toBe(1);
-    expect((await auditRows(db.sql, id)).map((row) => row.action)).toEqual(['created']);
+    expect(await count(ctx.db.sql, 'SELECT 1 FROM public.users WHERE id = $1', [id])).toBe(1);
+    expect((await auditRows(ctx.db.sql, id)).map((row) => row.action)).toEqual(['created']);
   });
 
   it('concurrent syncs racing a change end on the latest state', async () => {
-    const id = await insertAuthUser(db.sql, { email: 'v0@example.com' });
+    const id = await insertAuthUser(ctx.db.sql, { email: 'v0@example.com' });
     const syncs = Array.from({ length: 20 }, (_, i) =>
       (async () => {
-        if (i === 10) await db.sql.query(`UPDATE auth.users SET email = 'v1@example.com' WHERE id = $1`, [id]);
-        return request(t.url).post(`/sync/${id}`).set(auth);
+        if (i === 10) await ctx.db.sql.query(`UPDATE auth.users SET email = 'v1@example.com' WHERE id = $1`, [id]);
+        return request(ctx.url).post(`/sync/${id}`).set(auth);
       })(),
     );
     const responses = await Promise.all(syncs);
     expect(responses.every((res) => res.status === 200)).toBe(true);
     // Whatever order they ran in, one more sync after the change settles on the truth.
-    const final = await request(t.url).post(`/sync/${id}`).set(auth).expect(200);
+    const final = await request(ctx.url).post(`/sync/${id}`).set(auth).expect(200);
     expect(final.body.profile.email).toBe('v1@example.com');
-    expect(await count(db.sql, 'SELECT 1 FROM public.users WHERE id = $1', [id])).toBe(1);
+    expect(await count(ctx.db.sql, 'SELECT 1 FROM public.users WHERE id = $1', [id])).toBe(1);
   });
 });

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_TOKEN, auth, startApp, type TestApp } from './helpers/app.ts';
+import { ADMIN_TOKEN, auth, startApp, type TestApp, useTestApp } from './helpers/app.ts';
 import { createTestDatabase, onPostgres, type TestDatabase } from './helpers/database.ts';
 import { startTcpProxy, type TcpProxy } from './helpers/tcp-proxy.ts';
 import { insertAuthUser, profileOf } from './helpers/users.ts';
@@ -24,17 +24,7 @@ const expectProblem = (res: request.Response, status: number, code: string) => {
 };
 
 describe('credentials and input', () => {
-  let db: TestDatabase;
-  let t: TestApp;
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    t = await startApp(db);
-  });
-  afterAll(async () => {
-    await t?.close();
-    await db?.close();
-  });
+  const ctx = useTestApp();
 
   it.each([
     ['no Authorization header', {}],
@@ -49,7 +39,7 @@ describe('credentials and input', () => {
       ['get', '/users/missing'],
       ['get', `/users/${randomUUID()}`],
     ] as const) {
-      const res = await request(t.url)[method](path).set(headers);
+      const res = await request(ctx.url)[method](path).set(headers);
       expectProblem(res, 401, 'unauthorized');
       expect(res.headers['www-authenticate']).toBe('Bearer');
     }
@@ -57,37 +47,37 @@ describe('credentials and input', () => {
 
   it('400 invalid_user_id for a non-UUID id, on each route that takes one', async () => {
     for (const id of ['abc', '123', "1' OR '1'='1", '3f1c0e5e-8d3a-4b7e-9a51-2c9d7e4b6a1', '..%2F..%2Fetc%2Fpasswd']) {
-      expectProblem(await request(t.url).post(`/sync/${id}`).set(auth), 400, 'invalid_user_id');
-      expectProblem(await request(t.url).get(`/users/${id}`).set(auth), 400, 'invalid_user_id');
+      expectProblem(await request(ctx.url).post(`/sync/${id}`).set(auth), 400, 'invalid_user_id');
+      expectProblem(await request(ctx.url).get(`/users/${id}`).set(auth), 400, 'invalid_user_id');
     }
   });
 
   it('400 invalid_request for a bad dryRun value', async () => {
-    const res = await request(t.url).post(`/sync/${randomUUID()}?dryRun=maybe`).set(auth);
+    const res = await request(ctx.url).post(`/sync/${randomUUID()}?dryRun=maybe`).set(auth);
     expectProblem(res, 400, 'invalid_request');
     expect(res.body.detail).toMatch(/dryRun/);
   });
 
   it('takes an empty JSON body as no body, and refuses a broken one or another media type', async () => {
-    const id = await insertAuthUser(db.sql);
-    const empty = await request(t.url).post(`/sync/${id}`).set(auth).set('Content-Type', 'application/json').send('');
+    const id = await insertAuthUser(ctx.db.sql);
+    const empty = await request(ctx.url).post(`/sync/${id}`).set(auth).set('Content-Type', 'application/json').send('');
     expect(empty.status).toBe(200);
     expect(empty.body.action).toBe('created');
 
-    const broken = await request(t.url).post(`/sync/${id}`).set(auth).set('Content-Type', 'application/json').send('{"a":');
+    const broken = await request(ctx.url).post(`/sync/${id}`).set(auth).set('Content-Type', 'application/json').send('{"a":');
     expectProblem(broken, 400, 'invalid_request');
-    const poisoned = await request(t.url)
+    const poisoned = await request(ctx.url)
       .post(`/sync/${id}`)
       .set(auth)
       .set('Content-Type', 'application/json')
       .send('{"__proto__":{"admin":true}}');
     expectProblem(poisoned, 400, 'invalid_request');
-    const xml = await request(t.url).post(`/sync/${id}`).set(auth).set('Content-Type', 'application/xml').send('<a/>');
+    const xml = await request(ctx.url).post(`/sync/${id}`).set(auth).set('Content-Type', 'application/xml').send('<a/>');
     expectProblem(xml, 415, 'unsupported_media_type');
   });
 
   it('413 body_too_large for a body over the limit', async () => {
-    const res = await request(t.url)
+    const res = await request(ctx.url)
       .post(`/sync/${randomUUID()}`)
       .set(auth)
       .set('Content-Type', 'application/json')
@@ -96,25 +86,21 @@ describe('credentials and input', () => {
   });
 
   it('404 route_not_found for an unknown route, also problem+json', async () => {
-    expectProblem(await request(t.url).get('/nope').set(auth), 404, 'route_not_found');
+    expectProblem(await request(ctx.url).get('/nope').set(auth), 404, 'route_not_found');
   });
 
   it('every response carries a request id, and a safe caller-given one is kept', async () => {
-    const mine = await request(t.url).get('/health').set('x-request-id', 'trace-abc.123');
+    const mine = await request(ctx.url).get('/health').set('x-request-id', 'trace-abc.123');
     expect(mine.headers['x-request-id']).toBe('trace-abc.123');
-    const unsafe = await request(t.url).get('/health').set('x-request-id', 'evil\tline');
+    const unsafe = await request(ctx.url).get('/health').set('x-request-id', 'evil\tline');
     expect(unsafe.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
-    const problem = await request(t.url).get('/users/missing');
+    const problem = await request(ctx.url).get('/users/missing');
     expect(problem.body.requestId).toBe(problem.headers['x-request-id']);
   });
 });
 
 describe('profile rows the database refuses', () => {
-  let db: TestDatabase;
-  let t: TestApp;
-
-  beforeAll(async () => {
-    db = await createTestDatabase({
+  const ctx = useTestApp({ db: {
       profileSql: `
         CREATE TABLE public.users (
           id           uuid PRIMARY KEY,
@@ -122,55 +108,49 @@ describe('profile rows the database refuses', () => {
           display_name text NOT NULL,
           handle       varchar(12) CONSTRAINT handle_is_lowercase CHECK (handle = lower(handle))
         );`,
-    });
-    t = await startApp(db, {
+    }, env: {
       FIELD_MAP: JSON.stringify({
         email: 'email',
         display_name: ['user_metadata.full_name', 'user_metadata.name'],
         handle: 'user_metadata.handle',
       }),
-    });
-  });
-  afterAll(async () => {
-    await t?.close();
-    await db?.close();
-  });
+    } });
 
   it('422 profile_rejected for a NOT NULL the mapped data breaks, naming the column', async () => {
-    const id = await insertAuthUser(db.sql, { user_metadata: {} });
-    const res = await request(t.url).post(`/sync/${id}`).set(auth);
+    const id = await insertAuthUser(ctx.db.sql, { user_metadata: {} });
+    const res = await request(ctx.url).post(`/sync/${id}`).set(auth);
     expectProblem(res, 422, 'profile_rejected');
     expect(res.body.column).toBe('display_name');
-    expect(await profileOf(db.sql, id)).toBeNull();
+    expect(await profileOf(ctx.db.sql, id)).toBeNull();
   });
 
   it('422 profile_rejected for a CHECK, naming the constraint', async () => {
-    const id = await insertAuthUser(db.sql, { user_metadata: { name: 'Shouty', handle: 'LOUD' } });
-    const res = await request(t.url).post(`/sync/${id}`).set(auth);
+    const id = await insertAuthUser(ctx.db.sql, { user_metadata: { name: 'Shouty', handle: 'LOUD' } });
+    const res = await request(ctx.url).post(`/sync/${id}`).set(auth);
     expectProblem(res, 422, 'profile_rejected');
     expect(res.body.constraint).toBe('handle_is_lowercase');
     expect(res.body.detail).toContain('handle_is_lowercase');
   });
 
   it('422 for a value too long for its column: refused, never truncated', async () => {
-    const id = await insertAuthUser(db.sql, { user_metadata: { name: 'Long', handle: 'much-too-long-a-handle' } });
-    expectProblem(await request(t.url).post(`/sync/${id}`).set(auth), 422, 'profile_rejected');
-    expect(await profileOf(db.sql, id)).toBeNull();
+    const id = await insertAuthUser(ctx.db.sql, { user_metadata: { name: 'Long', handle: 'much-too-long-a-handle' } });
+    expectProblem(await request(ctx.url).post(`/sync/${id}`).set(auth), 422, 'profile_rejected');
+    expect(await profileOf(ctx.db.sql, id)).toBeNull();
   });
 
   it('409 profile_conflict for a unique constraint, naming it', async () => {
-    await db.sql.query(`INSERT INTO public.users (id, email, display_name) VALUES ($1, 'taken@example.com', 'First')`, [
+    await ctx.db.sql.query(`INSERT INTO public.users (id, email, display_name) VALUES ($1, 'taken@example.com', 'First')`, [
       randomUUID(),
     ]);
-    const id = await insertAuthUser(db.sql, { email: 'taken@example.com', user_metadata: { name: 'Second' } });
-    const res = await request(t.url).post(`/sync/${id}`).set(auth);
+    const id = await insertAuthUser(ctx.db.sql, { email: 'taken@example.com', user_metadata: { name: 'Second' } });
+    const res = await request(ctx.url).post(`/sync/${id}`).set(auth);
     expectProblem(res, 409, 'profile_conflict');
     expect(res.body.constraint).toBe('users_email_key');
   });
 
   it('a dry run reports the same refusal without writing', async () => {
-    const id = await insertAuthUser(db.sql, { user_metadata: { name: 'Dry', handle: 'UPPER' } });
-    expectProblem(await request(t.url).post(`/sync/${id}?dryRun=true`).set(auth), 422, 'profile_rejected');
+    const id = await insertAuthUser(ctx.db.sql, { user_metadata: { name: 'Dry', handle: 'UPPER' } });
+    expectProblem(await request(ctx.url).post(`/sync/${id}?dryRun=true`).set(auth), 422, 'profile_rejected');
   });
 });
 

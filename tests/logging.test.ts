@@ -3,35 +3,24 @@
  * anywhere, whatever headers the caller sends.
  */
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_TOKEN, auth, startApp, type TestApp } from './helpers/app.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
+import { describe, expect, it } from 'vitest';
+import { ADMIN_TOKEN, auth, useTestApp } from './helpers/app.ts';
 import { insertAuthUser } from './helpers/users.ts';
 
 describe('request logs', () => {
-  let db: TestDatabase;
-  let t: TestApp;
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    t = await startApp(db, { LOG_LEVEL: 'trace' });
-  });
-  afterAll(async () => {
-    await t?.close();
-    await db?.close();
-  });
+  const ctx = useTestApp({ env: { LOG_LEVEL: 'trace' } });
 
   it('carry the request id and the caller name, and never a token or cookie', async () => {
-    const id = await insertAuthUser(db.sql);
-    await request(t.url)
+    const id = await insertAuthUser(ctx.db.sql);
+    await request(ctx.url)
       .post(`/sync/${id}`)
       .set(auth)
       .set('Cookie', 'sb-access-token=cookie-secret-value-1234567890')
       .set('x-request-id', 'log-test-1')
       .expect(200);
-    await request(t.url).get('/users/missing').set('Authorization', 'Bearer wrong-token-value-abcdefghijklmnopqrstuvwxyz').expect(401);
+    await request(ctx.url).get('/users/missing').set('Authorization', 'Bearer wrong-token-value-abcdefghijklmnopqrstuvwxyz').expect(401);
 
-    const lines = t
+    const lines = ctx.t
       .logs()
       .trim()
       .split('\n')
@@ -40,7 +29,7 @@ describe('request logs', () => {
     expect(ours.map((line) => line.msg)).toEqual(expect.arrayContaining(['incoming request', 'request completed']));
     expect(ours.find((line) => line.msg === 'request completed')).toMatchObject({ caller: 'admin' });
 
-    const everything = t.logs();
+    const everything = ctx.t.logs();
     expect(everything).not.toContain(ADMIN_TOKEN);
     expect(everything).not.toContain('wrong-token-value');
     expect(everything).not.toContain('cookie-secret-value');

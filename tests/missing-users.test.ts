@@ -1,43 +1,35 @@
 /** GET /users/missing: keyset pages over many users, each user exactly once. */
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { buildApp } from '../src/app.ts';
 import { loadConfig } from '../src/config/config.ts';
 import type { SqlClient } from '../src/db/sql-client.ts';
-import { ADMIN_TOKEN, auth, startApp, type TestApp } from './helpers/app.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
+import { ADMIN_TOKEN, auth, useTestApp } from './helpers/app.ts';
 import { insertAuthUser } from './helpers/users.ts';
 
 const TOTAL_USERS = 3_000;
 const WITH_PROFILE = 500;
 
 describe('GET /users/missing', () => {
-  let db: TestDatabase;
-  let t: TestApp;
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    // 3,000 auth users, the first 500 (by a random order) with profiles: 2,500 missing.
-    await db.sql.query(
-      `INSERT INTO auth.users (id, aud, role, email, raw_user_meta_data, raw_app_meta_data, created_at, updated_at)
-       SELECT gen_random_uuid(), 'authenticated', 'authenticated', 'bulk-' || n || '@example.com', '{}', '{}',
-              now() - (n || ' minutes')::interval, now()
-         FROM generate_series(1, $1::int) AS n`,
-      [TOTAL_USERS],
-    );
-    await db.sql.query(
-      `INSERT INTO public.users (id, email) SELECT id, email FROM auth.users ORDER BY md5(id::text) LIMIT $1`,
-      [WITH_PROFILE],
-    );
-    t = await startApp(db);
-  });
-  afterAll(async () => {
-    await t?.close();
-    await db?.close();
+  const ctx = useTestApp({
+    prepare: async (db) => {
+      // 3,000 auth users, the first 500 (by a random order) with profiles: 2,500 missing.
+      await db.sql.query(
+        `INSERT INTO auth.users (id, aud, role, email, raw_user_meta_data, raw_app_meta_data, created_at, updated_at)
+         SELECT gen_random_uuid(), 'authenticated', 'authenticated', 'bulk-' || n || '@example.com', '{}', '{}',
+                now() - (n || ' minutes')::interval, now()
+           FROM generate_series(1, $1::int) AS n`,
+        [TOTAL_USERS],
+      );
+      await db.sql.query(
+        `INSERT INTO public.users (id, email) SELECT id, email FROM auth.users ORDER BY md5(id::text) LIMIT $1`,
+        [WITH_PROFILE],
+      );
+    },
   });
 
   it('pages 2,500 missing users at 1,000 a page, every user exactly once', async () => {
-    const expected = await db.sql.query<{ id: string }>(
+    const expected = await ctx.db.sql.query<{ id: string }>(
       `SELECT u.id::text AS id FROM auth.users u WHERE NOT EXISTS (SELECT 1 FROM public.users p WHERE p.id = u.id)`,
     );
     expect(expected).toHaveLength(TOTAL_USERS - WITH_PROFILE);
@@ -47,7 +39,7 @@ describe('GET /users/missing', () => {
     let cursor: string | null = null;
     do {
       const query: Record<string, string | number> = { limit: 1000, ...(cursor ? { cursor } : {}) };
-      const res = await request(t.url).get('/users/missing').query(query).set(auth).expect(200);
+      const res = await request(ctx.url).get('/users/missing').query(query).set(auth).expect(200);
       pageSizes.push(res.body.users.length);
       for (const user of res.body.users) {
         expect(user).toEqual({ id: expect.any(String), email: expect.stringMatching(/^bulk-\d+@example\.com$/), createdAt: expect.any(String) });
@@ -65,10 +57,10 @@ describe('GET /users/missing', () => {
     // The same app, handed a database handle that counts the statements it is asked to run.
     const statements: string[] = [];
     const counting: SqlClient = {
-      ...db.sql,
+      ...ctx.db.sql,
       query: <Row,>(text: string, params?: readonly unknown[]) => {
         statements.push(text);
-        return db.sql.query<Row>(text, params);
+        return ctx.db.sql.query<Row>(text, params);
       },
     };
     const app = await buildApp(loadConfig({ SERVICE_TOKENS: `admin:${ADMIN_TOKEN}`, LOG_LEVEL: 'silent' }), {
@@ -93,20 +85,20 @@ describe('GET /users/missing', () => {
   });
 
   it('defaults to 100 a page and says when the last page is reached', async () => {
-    const res = await request(t.url).get('/users/missing').set(auth).expect(200);
+    const res = await request(ctx.url).get('/users/missing').set(auth).expect(200);
     expect(res.body.users).toHaveLength(100);
     expect(res.body.nextCursor).toEqual(expect.any(String));
   });
 
   it('leaves out soft-deleted users and includes users as soon as they exist', async () => {
-    const live = await insertAuthUser(db.sql, { id: 'ffffffff-ffff-4fff-bfff-fffffffffff0' });
-    await insertAuthUser(db.sql, { id: 'ffffffff-ffff-4fff-bfff-fffffffffff1', deleted_at: new Date().toISOString() });
-    const last = await db.sql.query<{ id: string }>(
+    const live = await insertAuthUser(ctx.db.sql, { id: 'ffffffff-ffff-4fff-bfff-fffffffffff0' });
+    await insertAuthUser(ctx.db.sql, { id: 'ffffffff-ffff-4fff-bfff-fffffffffff1', deleted_at: new Date().toISOString() });
+    const last = await ctx.db.sql.query<{ id: string }>(
       `SELECT u.id::text AS id FROM auth.users u WHERE u.deleted_at IS NULL
          AND NOT EXISTS (SELECT 1 FROM public.users p WHERE p.id = u.id) ORDER BY u.id DESC LIMIT 3`,
     );
     const cursor = Buffer.from(`v1:${last[2]!.id}`).toString('base64url');
-    const res = await request(t.url).get('/users/missing').query({ cursor, limit: 10 }).set(auth).expect(200);
+    const res = await request(ctx.url).get('/users/missing').query({ cursor, limit: 10 }).set(auth).expect(200);
     expect(res.body.users.map((user: { id: string }) => user.id)).toEqual([last[1]!.id, live]);
     expect(res.body.nextCursor).toBeNull();
   });
@@ -119,7 +111,7 @@ describe('GET /users/missing', () => {
     [{ cursor: 'bm90LWEtY3Vyc29y' }, 'invalid_cursor'],
     [{ cursor: "'; DROP TABLE auth.users; --" }, 'invalid_cursor'],
   ])('refuses %o with 400 %s', async (query, code) => {
-    const res = await request(t.url).get('/users/missing').query(query).set(auth).expect(400);
+    const res = await request(ctx.url).get('/users/missing').query(query).set(auth).expect(400);
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
     expect(res.body).toMatchObject({ status: 400, code, type: `urn:supabase-user-sync:problem:${code}` });
   });

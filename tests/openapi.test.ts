@@ -5,27 +5,19 @@
 import { readFile } from 'node:fs/promises';
 import { validate } from '@readme/openapi-parser';
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startApp, type TestApp } from './helpers/app.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useTestApp } from './helpers/app.ts';
 
 describe('the OpenAPI document', () => {
-  let db: TestDatabase;
-  let t: TestApp;
   let committed: Record<string, unknown>;
+  const ctx = useTestApp();
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    t = await startApp(db);
     committed = JSON.parse(await readFile(new URL('../openapi/openapi.json', import.meta.url), 'utf8')) as Record<string, unknown>;
-  });
-  afterAll(async () => {
-    await t?.close();
-    await db?.close();
   });
 
   it('is served at /openapi.json and equals the committed openapi/openapi.json', async () => {
-    const served = await request(t.url).get('/openapi.json').expect(200);
+    const served = await request(ctx.url).get('/openapi.json').expect(200);
     expect(served.body).toEqual(committed);
   });
 
@@ -51,7 +43,7 @@ describe('the OpenAPI document', () => {
   });
 
   it('serves Swagger UI at /docs', async () => {
-    const res = await request(t.url).get('/docs/').expect(200);
+    const res = await request(ctx.url).get('/docs/').expect(200);
     expect(res.text).toContain('swagger-ui');
   });
 });

@@ -9,7 +9,8 @@ import { pino } from 'pino';
 import { buildApp } from '../../src/app.ts';
 import { loadConfig } from '../../src/config/config.ts';
 import { loggerOptions } from '../../src/logging.ts';
-import type { TestDatabase } from './database.ts';
+import { afterAll, beforeAll } from 'vitest';
+import { createTestDatabase, type TestDatabase, type TestDatabaseOptions } from './database.ts';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdefghijklmnop';
 export const OTHER_TOKEN = 'test-other-token-0123456789abcdefghijklmnop';
@@ -43,4 +44,42 @@ export async function startApp(db: TestDatabase | null, env: Record<string, stri
   const app = await buildApp(config, { logger, ...(db && !db.url ? { sql: db.sql } : {}) });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   return { app, url, logs: () => lines.join(''), close: () => app.close() };
+}
+
+export interface AppContext {
+  db: TestDatabase;
+  t: TestApp;
+  /** Shorthand for `t.url`. */
+  url: string;
+}
+
+/**
+ * Gives the enclosing `describe` a fresh test database and an app on it, built before its tests
+ * and closed after them. `prepare` fills the database before the app starts.
+ */
+export function useTestApp(
+  options: { db?: TestDatabaseOptions; env?: Record<string, string>; prepare?: (db: TestDatabase) => Promise<void> } = {},
+): AppContext {
+  let db: TestDatabase | undefined;
+  let t: TestApp | undefined;
+  beforeAll(async () => {
+    db = await createTestDatabase(options.db);
+    await options.prepare?.(db);
+    t = await startApp(db, options.env);
+  });
+  afterAll(async () => {
+    await t?.close();
+    await db?.close();
+  });
+  return {
+    get db() {
+      return db!;
+    },
+    get t() {
+      return t!;
+    },
+    get url() {
+      return t!.url;
+    },
+  };
 }
