@@ -5,6 +5,7 @@ import { commonProblems, okResponse, problemResponse, SyncQuery, SyncResult, Use
 
 const syncRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post('/sync/:userId', {
+    config: { scope: 'sync' },
     schema: {
       tags: ['sync'],
       summary: 'Sync one user',

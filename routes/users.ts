@@ -14,6 +14,7 @@ import {
 
 const userRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get('/users/missing', {
+    config: { scope: 'read' },
     schema: {
       tags: ['users'],
       summary: 'List users without a profile',
@@ -36,6 +37,7 @@ const userRoutes: FastifyPluginAsyncZod = async (app) => {
   });
 
   app.get('/users/:userId', {
+    config: { scope: 'read' },
     schema: {
       tags: ['users'],
       summary: 'Compare one user with its profile',

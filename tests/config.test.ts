@@ -27,9 +27,15 @@ describe('loadConfig', () => {
   });
 
   it('chooses postgres with DATABASE_URL and parses the tokens', () => {
-    const config = loadConfig({ DATABASE_URL: 'postgres://u@db:5432/app', SERVICE_TOKENS: `${TOKENS}, web:${'w'.repeat(40)}` });
+    const config = loadConfig({
+      DATABASE_URL: 'postgres://u@db:5432/app',
+      SERVICE_TOKENS: `${TOKENS}, web[read+sync]:${'w'.repeat(40)}`,
+    });
     expect(config.mode).toBe('postgres');
-    expect(config.serviceTokens?.map((token) => token.name)).toEqual(['ops', 'web']);
+    expect(config.serviceTokens?.map(({ name, scopes }) => ({ name, scopes }))).toEqual([
+      { name: 'ops', scopes: ['sync', 'read', 'webhook', 'admin'] },
+      { name: 'web', scopes: ['read', 'sync'] },
+    ]);
   });
 
   it.each([
@@ -43,6 +49,8 @@ describe('loadConfig', () => {
     [{ SERVICE_TOKENS: 'ops:short' }, 'SERVICE_TOKENS', 'at least 32'],
     [{ SERVICE_TOKENS: 'no-colon-here-abcdefghijklmnopqrstuvwxyz' }, 'SERVICE_TOKENS', 'name:token'],
     [{ SERVICE_TOKENS: `${TOKENS},${TOKENS}` }, 'SERVICE_TOKENS', 'used twice'],
+    [{ SERVICE_TOKENS: `hook[webhooks]:${'h'.repeat(40)}` }, 'SERVICE_TOKENS', 'scopes are sync, read, webhook, admin'],
+    [{ SERVICE_TOKENS: `hook[]:${'h'.repeat(40)}` }, 'SERVICE_TOKENS', 'scopes are'],
     [{ EMBEDDED_SEED: 'perhaps' }, 'EMBEDDED_SEED', 'true or false'],
     [{ DATABASE_URL: 'postgres://u@db/app' }, 'SERVICE_TOKENS', 'required outside embedded mode'],
   ])('refuses %o, naming %s', (env, variable, expected) => {

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_TOKEN, auth, startApp, type TestApp, useTestApp } from './helpers/app.ts';
+import { ADMIN_TOKEN, auth, READER_TOKEN, startApp, type TestApp, useTestApp } from './helpers/app.ts';
 import { createTestDatabase, onPostgres, type TestDatabase } from './helpers/database.ts';
 import { startTcpProxy, type TcpProxy } from './helpers/tcp-proxy.ts';
 import { insertAuthUser, profileOf } from './helpers/users.ts';
@@ -43,6 +43,14 @@ describe('credentials and input', () => {
       expectProblem(res, 401, 'unauthorized');
       expect(res.headers['www-authenticate']).toBe('Bearer');
     }
+  });
+
+  it('403 forbidden for a token outside its scope, naming the scope it lacks', async () => {
+    const reader = { Authorization: `Bearer ${READER_TOKEN}` };
+    await request(ctx.url).get('/users/missing').set(reader).expect(200);
+    const res = await request(ctx.url).post(`/sync/${randomUUID()}`).set(reader);
+    expectProblem(res, 403, 'forbidden');
+    expect(res.body.requiredScope).toBe('sync');
   });
 
   it('400 invalid_user_id for a non-UUID id, on each route that takes one', async () => {

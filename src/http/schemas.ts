@@ -41,6 +41,7 @@ export const problemResponse = (description: string) => ({
 /** The problems every service-token route can answer with. */
 export const commonProblems = {
   401: problemResponse('No or bad credentials (`unauthorized`).'),
+  403: problemResponse('The token lacks the scope this route needs (`forbidden`); `requiredScope` names it.'),
   503: problemResponse('The database is unavailable (`database_unavailable`); retry after `Retry-After` seconds.'),
   500: problemResponse('An unexpected error (`internal_error`); the detail never holds internals.'),
 };

@@ -14,6 +14,8 @@ import { createTestDatabase, type TestDatabase, type TestDatabaseOptions } from 
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdefghijklmnop';
 export const OTHER_TOKEN = 'test-other-token-0123456789abcdefghijklmnop';
+/** Holds only the `read` scope. */
+export const READER_TOKEN = 'test-reader-token-0123456789abcdefghijklmno';
 export const auth = { Authorization: `Bearer ${ADMIN_TOKEN}` };
 
 export interface TestApp {
@@ -35,7 +37,7 @@ export async function startApp(db: TestDatabase | null, env: Record<string, stri
     },
   });
   const config = loadConfig({
-    SERVICE_TOKENS: `admin:${ADMIN_TOKEN},other:${OTHER_TOKEN}`,
+    SERVICE_TOKENS: `admin:${ADMIN_TOKEN},other:${OTHER_TOKEN},reader[read]:${READER_TOKEN}`,
     ...(db?.url ? { DATABASE_URL: db.url } : {}),
     ...env,
   });
