@@ -56,7 +56,7 @@ export async function openSyncRuntime(config: Config, options: OpenOptions = {})
     if (applied.length > 0) options.logger?.info({ applied }, 'user_sync migrations applied');
     const table = await readProfileTable(sql, config.profile.table);
     const mapping = resolveFieldMap(config.profile.fieldMap, table);
-    const backend = new SqlBackend(sql, table, mapping, config.profile.deletePolicy);
+    const backend = SqlBackend.create(sql, table, mapping, config.profile.deletePolicy);
     options.logger?.info(
       { table: table.name, columns: mapping.columns.map(({ column, sources }) => `${column} <- ${sources.join(' | ')}`) },
       'profile mapping',

@@ -29,4 +29,27 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX audit_log_user_id_idx ON user_sync.audit_log (user_id, occurred_at DESC);
     `,
   },
+  {
+    version: 2,
+    name: 'webhook deliveries and deferred syncs',
+    sql: `
+      -- Deliveries already handled (a webhook-id, or a hash of a Database Webhook body), written in
+      -- the transaction of their effect: a repeat, to any replica, finds its id and does nothing.
+      -- Only ids are kept: never a payload, which would carry password hashes and tokens.
+      CREATE TABLE user_sync.webhook_deliveries (
+        id          text        PRIMARY KEY,
+        kind        text        NOT NULL,
+        user_id     uuid,
+        received_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE INDEX webhook_deliveries_received_at_idx ON user_sync.webhook_deliveries (received_at);
+
+      -- Users announced by the before-user-created hook, not stored yet: synced once they are.
+      CREATE TABLE user_sync.deferred_syncs (
+        user_id      uuid        PRIMARY KEY,
+        requested_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE INDEX deferred_syncs_requested_at_idx ON user_sync.deferred_syncs (requested_at);
+    `,
+  },
 ];

@@ -60,6 +60,25 @@ export function createPgClient(options: PgClientOptions): SqlClient {
         client.release(broken instanceof Error ? broken : undefined);
       }
     },
+    async withTryLock(key, work) {
+      // A session-level lock on a connection of its own, held for the whole run: it is released
+      // by the unlock below, or by PostgreSQL when the connection (or the process) dies.
+      const client = await pool.connect();
+      let broken: Error | undefined;
+      try {
+        const [row] = (await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [key])).rows;
+        if (!row?.locked) return { acquired: false };
+        try {
+          return { acquired: true, value: await work() };
+        } finally {
+          await client.query('SELECT pg_advisory_unlock($1)', [key]).catch((error: unknown) => {
+            broken = error instanceof Error ? error : new Error(String(error));
+          });
+        }
+      } finally {
+        client.release(broken);
+      }
+    },
     close: () => pool.end(),
   };
 }

@@ -10,6 +10,9 @@ import type { SqlClient } from './sql-client.ts';
 export async function createPgliteClient(dataDir: string): Promise<SqlClient & { pglite: PGlite }> {
   if (!dataDir.startsWith('memory://')) await mkdir(dataDir, { recursive: true });
   const pglite = await PGlite.create(dataDir);
+  // PGlite is one session in one process: advisory locks there are re-entrant, so they would not
+  // keep two runs apart. The process is the only user, so a set of held keys does the job.
+  const held = new Set<number>();
   return {
     driver: 'pglite',
     pglite,
@@ -22,6 +25,15 @@ export async function createPgliteClient(dataDir: string): Promise<SqlClient & {
           exec: async (sql) => void (await tx.exec(sql)),
         }),
       ),
+    async withTryLock(key, work) {
+      if (held.has(key)) return { acquired: false };
+      held.add(key);
+      try {
+        return { acquired: true, value: await work() };
+      } finally {
+        held.delete(key);
+      }
+    },
     close: () => pglite.close(),
   };
 }

@@ -1,6 +1,9 @@
 /**
- * The SQL for one profile table and field map, built once at start-up. Each write is a single
- * statement (data-modifying CTEs), so the row and its audit entry commit together or not at all,
+ * The SQL for one profile table and field map, built once at start-up.
+ *
+ * Every statement takes its rows as one JSON array (`$1`), so one statement serves one user or a
+ * batch of a thousand: a sync and a reconcile batch run the same SQL. Each write is a single
+ * statement (data-modifying CTEs), so rows and their audit entries commit together or not at all,
  * in one round trip, and concurrent syncs of one user resolve inside PostgreSQL's ON CONFLICT.
  */
 import type { DeletePolicy } from '../config/config.ts';
@@ -8,17 +11,32 @@ import type { FieldMapping } from '../sync/field-map.ts';
 import { quoteIdent, type ProfileTable } from './profile-table.ts';
 
 export interface ProfileStatements {
-  getProfile: string;
+  /** $1 uuid[] → (id, row). */
+  getProfiles: string;
+  /** $1 rows, $2 tracked → (id, current, expected, changed_fields). Writes nothing. */
   preview: string;
+  /** $1 rows, $2 actor, $3 source, $4 tracked → (id, before, inserted, after, changed_fields). */
   upsert: string;
+  /** $1 uuid[], $2 actor, $3 source, $4 tracked → (id, before, after, changed_fields, written). */
   retire: string | undefined;
+  /** $1 limit, $2 after-id (null for the first page) → (id, email, created_at): live auth users without a profile. */
+  missingList: string;
+  /** The same page with whole users (id, user), for syncing them. */
+  missingUsers: string;
+  /** $1 limit, $2 after-id (null for the first page) → (id): profiles the delete policy still has to act on. */
+  orphans: string;
   /** Column names whose changes are reported and audited, in order. */
   tracked: string[];
 }
 
+/** The columns of an auth user as the engine sees it (the admin API's names). */
+export const AUTH_USER_SELECT = `
+  u.id, u.email, u.phone, u.raw_user_meta_data AS user_metadata, u.raw_app_meta_data AS app_metadata,
+  u.created_at, u.updated_at, u.last_sign_in_at, u.email_confirmed_at, u.deleted_at, u.is_anonymous, u.banned_until`;
+
 /**
  * The tracked columns whose JSON values differ between two row expressions (either may be NULL,
- * meaning "no row"). `$tracked` is the parameter holding the column names.
+ * meaning "no row"). `tracked` is the parameter holding the column names.
  */
 const changedFields = (before: string, after: string, tracked: string) =>
   `ARRAY(SELECT f FROM unnest(${tracked}::text[]) AS f
@@ -26,109 +44,130 @@ const changedFields = (before: string, after: string, tracked: string) =>
 
 const AUDIT_INSERT = 'INSERT INTO user_sync.audit_log (actor, user_id, action, changed_fields, source)';
 
-export function buildProfileStatements(
-  table: ProfileTable,
-  mapping: FieldMapping,
-  policy: DeletePolicy,
-): ProfileStatements {
+const literal = (text: string) => `'${text.replaceAll("'", "''")}'`;
+
+/**
+ * Keyset pages: `$2` is the last id of the previous page, or NULL for the first. Written as an OR
+ * that PostgreSQL folds away once the parameter is known, so each page is an index range scan.
+ */
+const AFTER = '($2::uuid IS NULL OR %s > $2::uuid)';
+
+export function buildProfileStatements(table: ProfileTable, mapping: FieldMapping, policy: DeletePolicy): ProfileStatements {
   const t = table.sqlName;
   const hasColumn = (name: string) => table.columns.some((column) => column.name === name);
-  const mapped = mapping.columns.map(({ column }) => column);
-  const softDeletes = policy === 'soft';
+  const mapped = mapping.columns.map(({ column, type }) => ({ column, type }));
   // The service owns deleted_at under the soft policy: a live user's profile is un-deleted.
-  const tracked = softDeletes && !mapped.includes('deleted_at') ? [...mapped, 'deleted_at'] : mapped;
-  const touchUpdatedAt = hasColumn('updated_at') && !tracked.includes('updated_at');
-
-  // Parameters: $1 user id, $2..$(n+1) mapped values, then actor, source, tracked names.
-  const n = mapped.length;
-  const actor = `$${n + 2}`;
-  const source = `$${n + 3}`;
-  const trackedParam = `$${n + 4}`;
-  const cast = (index: number) => `$${index + 2}::${mapping.columns[index]!.type}`;
+  const ownsDeletedAt = policy === 'soft' && !mapped.some(({ column }) => column === 'deleted_at');
   const deletedAtType = table.columns.find((column) => column.name === 'deleted_at')?.type ?? 'timestamptz';
+  const tracked = [...mapped.map(({ column }) => column), ...(ownsDeletedAt ? ['deleted_at'] : [])];
+  const touchUpdatedAt = hasColumn('updated_at') && !tracked.includes('updated_at');
+  const columns = tracked.map(quoteIdent);
 
-  const valueColumns = mapped.map(quoteIdent);
-  const valueExprs = mapped.map((_, index) => cast(index));
-  const targetColumns = [...valueColumns, ...(tracked.length > n ? [quoteIdent('deleted_at')] : [])];
-  const targetValues = [...valueExprs, ...(tracked.length > n ? [`NULL::${deletedAtType}`] : [])];
+  // Each input row is {"id": "...", "<column>": "<text>" | null}; PostgreSQL casts the text to the
+  // column's type, so the database decides what a column can hold.
+  const input = `input AS (
+      SELECT (r->>'id')::uuid AS id, ${[
+        ...mapped.map(({ column, type }) => `(r->>${literal(column)})::${type} AS ${quoteIdent(column)}`),
+        ...(ownsDeletedAt ? [`NULL::${deletedAtType} AS ${quoteIdent('deleted_at')}`] : []),
+      ].join(', ')}
+        FROM jsonb_array_elements($1::jsonb) AS r
+    )`;
+
+  const getProfiles = `SELECT p.id::text AS id, to_jsonb(p) AS row FROM ${t} p WHERE p.id = ANY($1::uuid[])`;
+
+  const preview = `
+    WITH ${input}
+    SELECT i.id::text AS id, c.row AS current, to_jsonb(i) AS expected,
+           ${changedFields('c.row', 'to_jsonb(i)', '$2')} AS changed_fields
+      FROM input i
+      LEFT JOIN LATERAL (SELECT to_jsonb(p) AS row FROM ${t} p WHERE p.id = i.id) c ON true`;
 
   const setList = [
-    ...targetColumns.map((column) => `${column} = EXCLUDED.${column}`),
+    ...columns.map((column) => `${column} = EXCLUDED.${column}`),
     ...(touchUpdatedAt ? [`${quoteIdent('updated_at')} = now()`] : []),
   ].join(', ');
-  const differs = `(${targetColumns.map((c) => `p.${c}`).join(', ')}) IS DISTINCT FROM (${targetColumns
+  const differs = `(${columns.map((c) => `p.${c}`).join(', ')}) IS DISTINCT FROM (${columns
     .map((c) => `EXCLUDED.${c}`)
     .join(', ')})`;
 
-  const getProfile = `SELECT to_jsonb(p) AS row FROM ${t} p WHERE p.id = $1`;
-
-  const preview = `
-    SELECT c.row AS current, e.row AS expected, ${changedFields('c.row', 'e.row', '$' + (n + 2))} AS changed_fields
-      FROM (SELECT ${targetValues.map((value, index) => `${value} AS ${targetColumns[index]}`).join(', ')}) v
-     CROSS JOIN LATERAL (SELECT to_jsonb(v) AS row) e
-      LEFT JOIN (SELECT to_jsonb(p) AS row FROM ${t} p WHERE p.id = $1) c ON true`;
-
   const upsert = `
-    WITH before AS (
-      SELECT to_jsonb(p) AS row FROM ${t} p WHERE p.id = $1
+    WITH ${input},
+    before AS (
+      SELECT p.id, to_jsonb(p) AS row FROM ${t} p WHERE p.id IN (SELECT id FROM input)
     ), written AS (
-      INSERT INTO ${t} AS p (id, ${targetColumns.join(', ')})
-      VALUES ($1, ${targetValues.join(', ')})
+      INSERT INTO ${t} AS p (id, ${columns.join(', ')})
+      SELECT id, ${columns.join(', ')} FROM input
       ON CONFLICT (id) DO UPDATE SET ${setList}
       WHERE ${differs}
-      RETURNING (p.xmax = 0) AS inserted, to_jsonb(p) AS row
+      RETURNING p.id, (p.xmax = 0) AS inserted, to_jsonb(p) AS row
     ), changed AS (
-      SELECT w.inserted, w.row, ${changedFields('(SELECT row FROM before)', 'w.row', trackedParam)} AS fields
-        FROM written w
+      SELECT w.id, w.inserted, w.row, ${changedFields('b.row', 'w.row', '$4')} AS fields
+        FROM written w LEFT JOIN before b ON b.id = w.id
     ), audit AS (
       ${AUDIT_INSERT}
-      SELECT ${actor}, $1, CASE WHEN inserted THEN 'created' ELSE 'updated' END, fields, ${source} FROM changed
+      SELECT $2, id, CASE WHEN inserted THEN 'created' ELSE 'updated' END, fields, $3 FROM changed
     )
-    SELECT (SELECT row FROM before) AS before, c.inserted, c.row AS after, c.fields AS changed_fields
-      FROM (SELECT 1) AS one LEFT JOIN changed c ON true`;
+    SELECT i.id::text AS id, b.row AS before, c.inserted, c.row AS after, c.fields AS changed_fields
+      FROM input i LEFT JOIN before b ON b.id = i.id LEFT JOIN changed c ON c.id = i.id`;
 
-  // Retire statements take $1 user id, $2 actor, $3 source, $4 tracked names.
   let retire: string | undefined;
   if (policy === 'delete') {
     retire = `
       WITH gone AS (
-        DELETE FROM ${t} p WHERE p.id = $1 RETURNING to_jsonb(p) AS row
+        DELETE FROM ${t} p WHERE p.id = ANY($1::uuid[]) RETURNING p.id, to_jsonb(p) AS row
       ), changed AS (
-        SELECT g.row, ${changedFields('g.row', 'NULL::jsonb', '$4')} AS fields FROM gone g
+        SELECT g.id, g.row, ${changedFields('g.row', 'NULL::jsonb', '$4')} AS fields FROM gone g
       ), audit AS (
-        ${AUDIT_INSERT} SELECT $2, $1, 'deleted', fields, $3 FROM changed
+        ${AUDIT_INSERT} SELECT $2, id, 'deleted', fields, $3 FROM changed
       )
-      SELECT c.row AS before, NULL::jsonb AS after, c.fields AS changed_fields, c.row IS NOT NULL AS written
-        FROM (SELECT 1) AS one LEFT JOIN changed c ON true`;
+      SELECT ids.id::text AS id, c.row AS before, NULL::jsonb AS after, COALESCE(c.fields, '{}') AS changed_fields,
+             c.id IS NOT NULL AS written
+        FROM unnest($1::uuid[]) AS ids(id) LEFT JOIN changed c ON c.id = ids.id`;
   } else if (policy === 'soft') {
     retire = `
       WITH before AS (
-        SELECT to_jsonb(p) AS row FROM ${t} p WHERE p.id = $1
+        SELECT p.id, to_jsonb(p) AS row FROM ${t} p WHERE p.id = ANY($1::uuid[])
       ), marked AS (
         UPDATE ${t} p SET deleted_at = now()${touchUpdatedAt ? ', updated_at = now()' : ''}
-         WHERE p.id = $1 AND p.deleted_at IS NULL
-        RETURNING to_jsonb(p) AS row
+         WHERE p.id = ANY($1::uuid[]) AND p.deleted_at IS NULL
+        RETURNING p.id, to_jsonb(p) AS row
       ), changed AS (
-        SELECT m.row, ${changedFields('(SELECT row FROM before)', 'm.row', '$4')} AS fields FROM marked m
+        SELECT m.id, m.row, ${changedFields('b.row', 'm.row', '$4')} AS fields
+          FROM marked m LEFT JOIN before b ON b.id = m.id
       ), audit AS (
-        ${AUDIT_INSERT} SELECT $2, $1, 'deleted', fields, $3 FROM changed
+        ${AUDIT_INSERT} SELECT $2, id, 'deleted', fields, $3 FROM changed
       )
-      SELECT (SELECT row FROM before) AS before, COALESCE(c.row, (SELECT row FROM before)) AS after,
-             COALESCE(c.fields, '{}') AS changed_fields, c.row IS NOT NULL AS written
-        FROM (SELECT 1) AS one LEFT JOIN changed c ON true`;
+      SELECT ids.id::text AS id, b.row AS before, COALESCE(c.row, b.row) AS after,
+             COALESCE(c.fields, '{}') AS changed_fields, c.id IS NOT NULL AS written
+        FROM unnest($1::uuid[]) AS ids(id) LEFT JOIN before b ON b.id = ids.id LEFT JOIN changed c ON c.id = ids.id`;
   }
 
-  return { getProfile, preview, upsert, retire, tracked };
-}
-
-/** Missing users: one keyset page, one statement. The anti-join runs on the two primary keys. */
-export function buildMissingUsersStatement(table: ProfileTable, firstPage: boolean): string {
-  return `
+  // The anti-joins run on the two primary keys; each page is one statement.
+  const missingList = `
     SELECT u.id::text AS id, u.email, to_jsonb(u.created_at) #>> '{}' AS created_at
       FROM auth.users u
-     WHERE u.deleted_at IS NULL
-       ${firstPage ? '' : 'AND u.id > $2::uuid'}
-       AND NOT EXISTS (SELECT 1 FROM ${table.sqlName} p WHERE p.id = u.id)
+     WHERE u.deleted_at IS NULL AND ${AFTER.replace('%s', 'u.id')}
+       AND NOT EXISTS (SELECT 1 FROM ${t} p WHERE p.id = u.id)
      ORDER BY u.id
      LIMIT $1`;
+
+  const missingUsers = `
+    SELECT u.id::text AS id, to_jsonb(x) AS user
+      FROM auth.users u
+      CROSS JOIN LATERAL (SELECT ${AUTH_USER_SELECT}) x
+     WHERE u.deleted_at IS NULL AND ${AFTER.replace('%s', 'u.id')}
+       AND NOT EXISTS (SELECT 1 FROM ${t} p WHERE p.id = u.id)
+     ORDER BY u.id
+     LIMIT $1`;
+
+  const orphans = `
+    SELECT p.id::text AS id
+      FROM ${t} p
+     WHERE ${AFTER.replace('%s', 'p.id')}
+       ${ownsDeletedAt ? 'AND p.deleted_at IS NULL' : ''}
+       AND NOT EXISTS (SELECT 1 FROM auth.users u WHERE u.id = p.id AND u.deleted_at IS NULL)
+     ORDER BY p.id
+     LIMIT $1`;
+
+  return { getProfiles, preview, upsert, retire, missingList, missingUsers, orphans, tracked };
 }

@@ -1,13 +1,18 @@
 /**
- * The SQL back end: `auth.users` and the profile table in one PostgreSQL database, reached
- * through PGlite (embedded) or node-postgres (postgres mode). Every method is one statement.
+ * The SQL back end: `auth.users`, the profile table and the service's `user_sync` schema in one
+ * PostgreSQL database, reached through PGlite (embedded) or node-postgres (postgres mode). Every
+ * method is one statement; `transaction` runs several on one connection.
  */
+import { createHash } from 'node:crypto';
 import { ConfigError, type DeletePolicy } from '../config/config.ts';
 import { normalizeAuthUser, type AuthUser } from '../sync/auth-user.ts';
 import type {
+  DeliveryRecord,
   MissingUser,
+  Page,
   PreviewOutcome,
   ProfileRow,
+  ProfileValues,
   RetireOutcome,
   SyncBackend,
   UpsertOutcome,
@@ -15,22 +20,17 @@ import type {
 } from '../sync/backend.ts';
 import type { FieldMapping } from '../sync/field-map.ts';
 import { profileWriteProblem } from './errors.ts';
-import { buildMissingUsersStatement, buildProfileStatements, type ProfileStatements } from './profile-statements.ts';
+import { AUTH_USER_SELECT, buildProfileStatements, type ProfileStatements } from './profile-statements.ts';
 import type { ProfileTable } from './profile-table.ts';
 import type { Queryable, SqlClient } from './sql-client.ts';
+
+const AUTH_USER_SQL = `SELECT to_jsonb(x) AS user FROM auth.users u CROSS JOIN LATERAL (SELECT ${AUTH_USER_SELECT}) x WHERE u.id = $1`;
 
 /** Thrown to end a dry run's transaction: whatever it wrote is rolled back. */
 class DryRunRollback extends Error {}
 
-const AUTH_USER_SQL = `
-  SELECT to_jsonb(u) AS user FROM (
-    SELECT id, email, phone, raw_user_meta_data AS user_metadata, raw_app_meta_data AS app_metadata,
-           created_at, updated_at, last_sign_in_at, email_confirmed_at, deleted_at, is_anonymous, banned_until
-      FROM auth.users WHERE id = $1
-  ) u`;
-
 /** Values go to PostgreSQL as text and are cast there to the column's type. */
-function toParam(value: unknown, columnType: string): string | null {
+function toText(value: unknown, columnType: string): string | null {
   if (value === null || value === undefined) return null;
   if (columnType === 'json' || columnType === 'jsonb') return JSON.stringify(value);
   if (typeof value === 'string') return value;
@@ -47,37 +47,54 @@ async function profileStatement<T>(run: () => Promise<T>): Promise<T> {
   }
 }
 
-export class SqlBackend implements SyncBackend {
-  readonly #sql: SqlClient;
-  readonly #mapping: FieldMapping;
-  readonly #statements: ProfileStatements;
-  readonly #missingFirst: string;
-  readonly #missingNext: string;
+/** A stable advisory-lock key for a name, so every replica derives the same one. */
+const lockKey = (name: string): number => createHash('sha256').update(`user_sync:${name}`).digest().readInt32BE(0);
 
-  constructor(sql: SqlClient, table: ProfileTable, mapping: FieldMapping, policy: DeletePolicy) {
+interface Shared {
+  sql: SqlClient;
+  mapping: FieldMapping;
+  statements: ProfileStatements;
+}
+
+export class SqlBackend implements SyncBackend {
+  readonly #shared: Shared;
+  /** The pool, or the transaction this view of the back end is bound to. */
+  readonly #db: Queryable;
+  readonly #inTransaction: boolean;
+
+  static create(sql: SqlClient, table: ProfileTable, mapping: FieldMapping, policy: DeletePolicy): SqlBackend {
     if (policy === 'soft' && !table.columns.some((column) => column.name === 'deleted_at')) {
       throw new ConfigError(
         `invalid configuration:\n  DELETE_POLICY: "soft" sets the profile's deleted_at, but ${table.name} has no deleted_at column`,
       );
     }
-    this.#sql = sql;
-    this.#mapping = mapping;
-    this.#statements = buildProfileStatements(table, mapping, policy);
-    this.#missingFirst = buildMissingUsersStatement(table, true);
-    this.#missingNext = buildMissingUsersStatement(table, false);
+    return new SqlBackend({ sql, mapping, statements: buildProfileStatements(table, mapping, policy) }, sql, false);
   }
 
-  #valueParams(values: Record<string, unknown>): (string | null)[] {
-    return this.#mapping.columns.map(({ column, type }) => toParam(values[column], type));
+  private constructor(shared: Shared, db: Queryable, inTransaction: boolean) {
+    this.#shared = shared;
+    this.#db = db;
+    this.#inTransaction = inTransaction;
+  }
+
+  #inputRows(rows: readonly ProfileValues[]): string {
+    const { columns } = this.#shared.mapping;
+    return JSON.stringify(
+      rows.map(({ userId, values }) => {
+        const row: Record<string, string | null> = { id: userId };
+        for (const { column, type } of columns) row[column] = toText(values[column], type);
+        return row;
+      }),
+    );
   }
 
   async getAuthUser(userId: string): Promise<AuthUser | null> {
-    const [row] = await this.#sql.query<{ user: Record<string, unknown> }>(AUTH_USER_SQL, [userId]);
+    const [row] = await this.#db.query<{ user: Record<string, unknown> }>(AUTH_USER_SQL, [userId]);
     return row ? normalizeAuthUser(row.user) : null;
   }
 
   async getProfile(userId: string): Promise<ProfileRow | null> {
-    const [row] = await this.#sql.query<{ row: ProfileRow }>(this.#statements.getProfile, [userId]);
+    const [row] = await this.#db.query<{ row: ProfileRow }>(this.#shared.statements.getProfiles, [[userId]]);
     return row?.row ?? null;
   }
 
@@ -86,23 +103,37 @@ export class SqlBackend implements SyncBackend {
     values: Record<string, unknown>,
     options: { verify?: boolean } = {},
   ): Promise<PreviewOutcome> {
-    const params = this.#valueParams(values);
+    const { statements } = this.#shared;
+    const rows = this.#inputRows([{ userId, values }]);
     const preview = async (db: Queryable): Promise<PreviewOutcome> => {
       const [row] = await db.query<{ current: ProfileRow | null; expected: ProfileRow; changed_fields: string[] }>(
-        this.#statements.preview,
-        [userId, ...params, this.#statements.tracked],
+        statements.preview,
+        [rows, statements.tracked],
       );
       return { current: row!.current, expected: row!.expected, changedFields: row!.changed_fields };
     };
-    if (!options.verify) return profileStatement(() => preview(this.#sql));
+    if (!options.verify) return profileStatement(() => preview(this.#db));
 
-    // Try the real write inside a transaction that is always rolled back.
+    // Try the real write inside a transaction (or, already in one, a savepoint) that is always
+    // rolled back.
+    if (this.#inTransaction) {
+      return profileStatement(async () => {
+        await this.#db.query('SAVEPOINT dry_run');
+        try {
+          const outcome = await preview(this.#db);
+          await this.#db.query(statements.upsert, [rows, 'dry-run', 'dry-run', statements.tracked]);
+          return outcome;
+        } finally {
+          await this.#db.query('ROLLBACK TO SAVEPOINT dry_run');
+        }
+      });
+    }
     let outcome: PreviewOutcome | undefined;
     await profileStatement(() =>
-      this.#sql
+      this.#shared.sql
         .transaction(async (tx) => {
           outcome = await preview(tx);
-          await tx.query(this.#statements.upsert, [userId, ...params, 'dry-run', 'dry-run', this.#statements.tracked]);
+          await tx.query(statements.upsert, [rows, 'dry-run', 'dry-run', statements.tracked]);
           throw new DryRunRollback();
         })
         .catch((error: unknown) => {
@@ -112,57 +143,136 @@ export class SqlBackend implements SyncBackend {
     return outcome!;
   }
 
-  async upsertProfile(userId: string, values: Record<string, unknown>, context: WriteContext): Promise<UpsertOutcome> {
-    const [row] = await profileStatement(() =>
-      this.#sql.query<{
+  async upsertProfiles(rows: readonly ProfileValues[], context: WriteContext): Promise<UpsertOutcome[]> {
+    if (rows.length === 0) return [];
+    const { statements } = this.#shared;
+    const result = await profileStatement(() =>
+      this.#db.query<{
+        id: string;
         before: ProfileRow | null;
         inserted: boolean | null;
         after: ProfileRow | null;
         changed_fields: string[] | null;
-      }>(this.#statements.upsert, [
-        userId,
-        ...this.#valueParams(values),
-        context.actor,
-        context.source,
-        this.#statements.tracked,
-      ]),
+      }>(statements.upsert, [this.#inputRows(rows), context.actor, context.source, statements.tracked]),
     );
-    const { before, inserted, after, changed_fields } = row!;
-    if (inserted === null) {
-      // Nothing differed, so nothing was written. `before` comes from the statement's snapshot;
-      // a row committed by a concurrent sync after that snapshot is read afresh.
-      return { action: 'unchanged', before, after: before ?? (await this.getProfile(userId)), changedFields: [] };
-    }
-    return { action: inserted ? 'created' : 'updated', before, after, changedFields: changed_fields ?? [] };
+    return Promise.all(
+      result.map(async ({ id, before, inserted, after, changed_fields }): Promise<UpsertOutcome> => {
+        if (inserted === null) {
+          // Nothing differed, so nothing was written. `before` comes from the statement's
+          // snapshot; a row committed by a concurrent sync after that snapshot is read afresh.
+          return { userId: id, action: 'unchanged', before, after: before ?? (await this.getProfile(id)), changedFields: [] };
+        }
+        return { userId: id, action: inserted ? 'created' : 'updated', before, after, changedFields: changed_fields ?? [] };
+      }),
+    );
   }
 
-  async retireProfile(userId: string, context: WriteContext): Promise<RetireOutcome> {
-    if (this.#statements.retire === undefined) {
-      // DELETE_POLICY=keep: the profile stays as it is.
-      const current = await this.getProfile(userId);
-      return { before: current, after: current, changedFields: [], written: false };
+  async retireProfiles(userIds: readonly string[], context: WriteContext): Promise<RetireOutcome[]> {
+    if (userIds.length === 0) return [];
+    const { statements } = this.#shared;
+    if (statements.retire === undefined) {
+      // DELETE_POLICY=keep: the profiles stay as they are.
+      const rows = await this.#db.query<{ id: string; row: ProfileRow }>(statements.getProfiles, [userIds]);
+      const found = new Map(rows.map(({ id, row }) => [id, row]));
+      return userIds.map((userId) => {
+        const row = found.get(userId) ?? null;
+        return { userId, before: row, after: row, changedFields: [], written: false };
+      });
     }
-    const [row] = await profileStatement(() =>
-      this.#sql.query<{ before: ProfileRow | null; after: ProfileRow | null; changed_fields: string[] | null; written: boolean }>(
-        this.#statements.retire!,
-        [userId, context.actor, context.source, this.#statements.tracked],
-      ),
+    const rows = await profileStatement(() =>
+      this.#db.query<{
+        id: string;
+        before: ProfileRow | null;
+        after: ProfileRow | null;
+        changed_fields: string[];
+        written: boolean;
+      }>(statements.retire!, [userIds, context.actor, context.source, statements.tracked]),
     );
-    return { before: row!.before, after: row!.after, changedFields: row!.changed_fields ?? [], written: row!.written };
+    return rows.map(({ id, before, after, changed_fields, written }) => ({
+      userId: id,
+      before,
+      after,
+      changedFields: changed_fields,
+      written,
+    }));
   }
 
-  async listMissingUsers({ after, limit }: { after: string | null; limit: number }): Promise<MissingUser[]> {
-    const rows =
-      after === null
-        ? await this.#sql.query<{ id: string; email: string | null; created_at: string | null }>(this.#missingFirst, [limit])
-        : await this.#sql.query<{ id: string; email: string | null; created_at: string | null }>(this.#missingNext, [
-            limit,
-            after,
-          ]);
+  async listMissingUsers({ after, limit }: Page): Promise<MissingUser[]> {
+    const rows = await this.#db.query<{ id: string; email: string | null; created_at: string | null }>(
+      this.#shared.statements.missingList,
+      [limit, after],
+    );
     return rows.map((row) => ({ id: row.id, email: row.email === '' ? null : row.email, createdAt: row.created_at }));
   }
 
+  async missingAuthUsers({ after, limit }: Page): Promise<AuthUser[]> {
+    const rows = await this.#db.query<{ user: Record<string, unknown> }>(this.#shared.statements.missingUsers, [limit, after]);
+    return rows.map((row) => normalizeAuthUser(row.user));
+  }
+
+  async orphanedProfileIds({ after, limit }: Page): Promise<string[]> {
+    const rows = await this.#db.query<{ id: string }>(this.#shared.statements.orphans, [limit, after]);
+    return rows.map((row) => row.id);
+  }
+
+  transaction<T>(work: (backend: SyncBackend) => Promise<T>): Promise<T> {
+    if (this.#inTransaction) return work(this);
+    return this.#shared.sql.transaction((tx) => work(new SqlBackend(this.#shared, tx, true)));
+  }
+
+  exclusively<T>(name: string, work: () => Promise<T>) {
+    return this.#shared.sql.withTryLock(lockKey(name), work);
+  }
+
+  async claimDelivery({ id, kind, userId }: DeliveryRecord): Promise<boolean> {
+    // Inside the transaction of the delivery's effect: a replica handling the same delivery at
+    // the same moment waits here on the primary key, then finds it claimed (or free, if ours
+    // rolled back).
+    const rows = await this.#db.query(
+      `INSERT INTO user_sync.webhook_deliveries (id, kind, user_id) VALUES ($1, $2, $3)
+       ON CONFLICT (id) DO NOTHING RETURNING 1 AS claimed`,
+      [id, kind, userId],
+    );
+    return rows.length === 1;
+  }
+
+  async deferSync(userId: string): Promise<void> {
+    await this.#db.query(
+      `INSERT INTO user_sync.deferred_syncs (user_id) VALUES ($1)
+       ON CONFLICT (user_id) DO UPDATE SET requested_at = now()`,
+      [userId],
+    );
+  }
+
+  async takeReadyDeferredSyncs(limit: number): Promise<string[]> {
+    const rows = await this.#db.query<{ user_id: string }>(
+      `DELETE FROM user_sync.deferred_syncs d
+        WHERE d.user_id IN (
+          SELECT d2.user_id FROM user_sync.deferred_syncs d2
+           WHERE EXISTS (SELECT 1 FROM auth.users u WHERE u.id = d2.user_id)
+           ORDER BY d2.requested_at
+           LIMIT $1
+             FOR UPDATE SKIP LOCKED)
+        RETURNING d.user_id::text AS user_id`,
+      [limit],
+    );
+    return rows.map((row) => row.user_id);
+  }
+
+  async pruneState(olderThanHours: number): Promise<{ deliveries: number; deferred: number }> {
+    const [row] = await this.#db.query<{ deliveries: number; deferred: number }>(
+      `WITH deliveries AS (
+         DELETE FROM user_sync.webhook_deliveries WHERE received_at < now() - make_interval(hours => $1) RETURNING 1
+       ), deferred AS (
+         DELETE FROM user_sync.deferred_syncs WHERE requested_at < now() - make_interval(hours => $1) RETURNING 1
+       )
+       SELECT (SELECT count(*) FROM deliveries)::int AS deliveries, (SELECT count(*) FROM deferred)::int AS deferred`,
+      [olderThanHours],
+    );
+    return { deliveries: row!.deliveries, deferred: row!.deferred };
+  }
+
   async ping(): Promise<void> {
-    await this.#sql.query('SELECT 1');
+    await this.#db.query('SELECT 1');
   }
 }

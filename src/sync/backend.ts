@@ -1,6 +1,6 @@
 /**
- * What the sync engine needs from a back end. The engine never learns which one it has: SQL
- * (embedded PGlite or PostgreSQL) or, later, the Supabase HTTP APIs.
+ * What the sync engine, the webhooks and the reconcile need from a back end. None of them learns
+ * which one it has: SQL (embedded PGlite or PostgreSQL) or, later, the Supabase HTTP APIs.
  *
  * Profile rows travel as JSON objects (column → value as PostgreSQL's to_jsonb renders it), so a
  * row read back compares equal to the row that was written, whatever the driver.
@@ -25,6 +25,7 @@ export interface MissingUser {
 }
 
 export interface ProfileWrite {
+  userId: string;
   /** What the row was before and is after; both null only when there is and was no row. */
   before: ProfileRow | null;
   after: ProfileRow | null;
@@ -43,9 +44,28 @@ export interface RetireOutcome extends ProfileWrite {
 
 export interface PreviewOutcome {
   current: ProfileRow | null;
-  /** The tracked columns as the table would hold them after a sync. */
+  /** The profile as it would be after a sync (tracked columns as the table would hold them). */
   expected: ProfileRow;
   changedFields: string[];
+}
+
+export interface ProfileValues {
+  userId: string;
+  /** Column → value, from the field map. */
+  values: Record<string, unknown>;
+}
+
+export interface Page {
+  /** The last id of the previous page; null for the first. */
+  after: string | null;
+  limit: number;
+}
+
+/** The webhook deliveries already handled, so a repeat is answered without a second effect. */
+export interface DeliveryRecord {
+  id: string;
+  kind: string;
+  userId: string | null;
 }
 
 export interface SyncBackend {
@@ -57,12 +77,35 @@ export interface SyncBackend {
    * refuse a dry run exactly as they would refuse the sync.
    */
   previewProfile(userId: string, values: Record<string, unknown>, options?: { verify?: boolean }): Promise<PreviewOutcome>;
-  /** One idempotent upsert, audited in the same statement or transaction. */
-  upsertProfile(userId: string, values: Record<string, unknown>, context: WriteContext): Promise<UpsertOutcome>;
-  /** Applies the delete policy to a deleted user's profile, audited likewise. */
-  retireProfile(userId: string, context: WriteContext): Promise<RetireOutcome>;
-  /** Auth users (not deleted) without a profile, by ascending id after `after`. */
-  listMissingUsers(page: { after: string | null; limit: number }): Promise<MissingUser[]>;
+  /** Idempotent upserts of many profiles in one statement, audited in the same statement. */
+  upsertProfiles(rows: readonly ProfileValues[], context: WriteContext): Promise<UpsertOutcome[]>;
+  /** Applies the delete policy to deleted users' profiles, audited likewise. */
+  retireProfiles(userIds: readonly string[], context: WriteContext): Promise<RetireOutcome[]>;
+  /** Auth users (not deleted) without a profile, by ascending id: for listing. */
+  listMissingUsers(page: Page): Promise<MissingUser[]>;
+  /** The same users, whole: for syncing them. */
+  missingAuthUsers(page: Page): Promise<AuthUser[]>;
+  /** Ids of profiles whose user is gone or soft-deleted and that the delete policy has yet to handle. */
+  orphanedProfileIds(page: Page): Promise<string[]>;
+
+  /** Runs `work` against this back end inside one transaction. */
+  transaction<T>(work: (backend: SyncBackend) => Promise<T>): Promise<T>;
+  /** Runs `work` only if no other replica runs work under the same name; else resolves `acquired: false`. */
+  exclusively<T>(name: string, work: () => Promise<T>): Promise<{ acquired: true; value: T } | { acquired: false }>;
+
+  /** Records a delivery; false when it was recorded before (a repeat). */
+  claimDelivery(delivery: DeliveryRecord): Promise<boolean>;
+  /** Notes that a user not yet stored should be synced as soon as it is. */
+  deferSync(userId: string): Promise<void>;
+  /**
+   * Removes and returns up to `limit` deferred syncs whose user now exists. Inside a transaction
+   * the rows stay locked (and skipped by other replicas) until it ends, so a failed sync puts
+   * them back.
+   */
+  takeReadyDeferredSyncs(limit: number): Promise<string[]>;
+  /** Forgets deliveries and unfulfilled deferred syncs older than the retention window. */
+  pruneState(olderThanHours: number): Promise<{ deliveries: number; deferred: number }>;
+
   /** Resolves when the database answers; rejects otherwise. */
   ping(): Promise<void>;
 }

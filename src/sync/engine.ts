@@ -8,8 +8,8 @@
  */
 import type { DeletePolicy } from '../config/config.ts';
 import { userNotFound } from '../errors/problems.ts';
-import { isDeleted } from './auth-user.ts';
-import type { MissingUser, ProfileRow, SyncBackend, WriteContext } from './backend.ts';
+import { isDeleted, type AuthUser } from './auth-user.ts';
+import type { MissingUser, ProfileRow, RetireOutcome, SyncBackend, UpsertOutcome, WriteContext } from './backend.ts';
 import { mapUser, type FieldMapping } from './field-map.ts';
 
 export type SyncAction = 'created' | 'updated' | 'unchanged' | 'deleted';
@@ -72,13 +72,13 @@ export class SyncEngine {
         const after = this.#retiredRow(current);
         return { userId, action: 'deleted', profile: after, changes: this.#retireChanges(current, after), dryRun };
       }
-      const outcome = await this.#backend.retireProfile(userId, context);
-      if (user === null && outcome.before === null) throw userNotFound(userId);
+      const [outcome] = await this.#backend.retireProfiles([userId], context);
+      if (user === null && outcome!.before === null) throw userNotFound(userId);
       return {
         userId,
         action: 'deleted',
-        profile: outcome.after,
-        changes: changesBetween(outcome.before, outcome.after, outcome.changedFields),
+        profile: outcome!.after,
+        changes: changesBetween(outcome!.before, outcome!.after, outcome!.changedFields),
         dryRun,
       };
     }
@@ -96,14 +96,36 @@ export class SyncEngine {
         dryRun,
       };
     }
-    const outcome = await this.#backend.upsertProfile(userId, values, context);
+    const [outcome] = await this.#backend.upsertProfiles([{ userId, values }], context);
     return {
       userId,
-      action: outcome.action,
-      profile: outcome.after,
-      changes: changesBetween(outcome.before, outcome.after, outcome.changedFields),
+      action: outcome!.action,
+      profile: outcome!.after,
+      changes: changesBetween(outcome!.before, outcome!.after, outcome!.changedFields),
       dryRun,
     };
+  }
+
+  /**
+   * Syncs many live users in one statement (the reconcile's batches). The users must have been
+   * read just before; duplicates are collapsed, since one statement cannot write a row twice.
+   */
+  async syncUsers(users: readonly AuthUser[], context: WriteContext): Promise<UpsertOutcome[]> {
+    const unique = [...new Map(users.map((user) => [user.id, user])).values()];
+    return this.#backend.upsertProfiles(
+      unique.map((user) => ({ userId: user.id, values: mapUser(user, this.#mapping) })),
+      context,
+    );
+  }
+
+  /** Applies the delete policy to profiles whose users are gone (the reconcile's orphans). */
+  retireProfiles(userIds: readonly string[], context: WriteContext): Promise<RetireOutcome[]> {
+    return this.#backend.retireProfiles(userIds, context);
+  }
+
+  /** The same engine over another view of the back end (one bound to a transaction). */
+  with(backend: SyncBackend): SyncEngine {
+    return new SyncEngine(backend, this.#mapping, this.#policy);
   }
 
   /** Compares a user with its profile, writing nothing. */
