@@ -14,6 +14,7 @@ import packageJson from '../package.json' with { type: 'json' };
 import healthRoutes from '../routes/health.ts';
 import syncRoutes from '../routes/sync.ts';
 import userRoutes from '../routes/users.ts';
+import webhookRoutes from '../routes/webhooks.ts';
 import { requireServiceToken } from './auth/require-service-token.ts';
 import type { Config, BackendMode } from './config/config.ts';
 import type { SqlClient } from './db/sql-client.ts';
@@ -21,8 +22,12 @@ import { errorHandler, notFoundHandler } from './http/error-handler.ts';
 import { registerOpenApi } from './http/openapi.ts';
 import { loggerOptions, requestId } from './logging.ts';
 import { openSyncRuntime } from './open-engine.ts';
+import { Reconciler } from './reconcile/reconciler.ts';
+import { startSchedule, type Schedule } from './reconcile/schedule.ts';
 import type { SyncBackend } from './sync/backend.ts';
 import type { SyncEngine } from './sync/engine.ts';
+import { WebhookDeliveries } from './webhooks/deliveries.ts';
+import { SignatureVerifier } from './webhooks/signature.ts';
 
 export interface AppDeps {
   /** A pino logger to use instead of one built from LOG_LEVEL (tests capture logs with it). */
@@ -33,7 +38,7 @@ export interface AppDeps {
 
 declare module 'fastify' {
   interface FastifyInstance {
-    sync: { engine: SyncEngine; backend: SyncBackend; mode: BackendMode };
+    sync: { engine: SyncEngine; backend: SyncBackend; mode: BackendMode; reconciler: Reconciler };
   }
 }
 
@@ -72,9 +77,26 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   });
 
   const runtime = await openSyncRuntime(config, { sql: deps.sql, logger: app.log });
-  app.decorate('sync', { engine: runtime.engine, backend: runtime.backend, mode: config.mode });
-  app.addHook('onClose', () => runtime.close());
+  const reconciler = new Reconciler(
+    runtime.backend,
+    runtime.engine,
+    { batchSize: config.reconcile.batchSize, retentionHours: config.webhooks.retentionHours },
+    app.log,
+  );
+  app.decorate('sync', { engine: runtime.engine, backend: runtime.backend, mode: config.mode, reconciler });
   app.decorateRequest('caller', null);
+  app.decorateRequest('rawBody', undefined);
+
+  // Background work starts once the app is ready and stops, finishing a run in progress, before
+  // the database closes.
+  let schedule: Schedule | undefined;
+  app.addHook('onReady', async () => {
+    schedule = startSchedule(reconciler, config.reconcile, app.log);
+  });
+  app.addHook('onClose', async () => {
+    await schedule?.stop();
+    await runtime.close();
+  });
 
   await registerOpenApi(app, packageJson.version);
   await app.register(healthRoutes);
@@ -82,6 +104,12 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     serviceScope.addHook('onRequest', requireServiceToken(config.serviceTokens ?? []));
     await serviceScope.register(syncRoutes);
     await serviceScope.register(userRoutes);
+  });
+  await app.register(webhookRoutes, {
+    tokens: config.serviceTokens ?? [],
+    verifier: new SignatureVerifier(config.webhooks.secrets),
+    deliveries: new WebhookDeliveries(runtime.backend, runtime.engine),
+    bodyLimit: config.webhooks.bodyLimit,
   });
 
   return app;

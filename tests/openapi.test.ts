@@ -30,10 +30,18 @@ describe('the OpenAPI document', () => {
 
   it('documents every route of the contract, each protected one with the bearer scheme', () => {
     const paths = committed.paths as Record<string, Record<string, { security?: unknown[]; responses: Record<string, { content?: Record<string, unknown> }> }>>;
-    expect(Object.keys(paths).sort()).toEqual(['/health', '/ready', '/sync/{userId}', '/users/missing', '/users/{userId}']);
+    expect(Object.keys(paths).sort()).toEqual([
+      '/health',
+      '/ready',
+      '/sync/{userId}',
+      '/users/missing',
+      '/users/{userId}',
+      '/webhooks/supabase',
+    ]);
     for (const [path, operations] of Object.entries(paths)) {
       for (const operation of Object.values(operations)) {
-        if (!['/health', '/ready'].includes(path)) expect(operation.security).toEqual([{ serviceToken: [] }]);
+        if (path === '/webhooks/supabase') expect(operation.security).toEqual([{ serviceToken: [] }, { webhookSignature: [] }]);
+        else if (!['/health', '/ready'].includes(path)) expect(operation.security).toEqual([{ serviceToken: [] }]);
         for (const [status, response] of Object.entries(operation.responses)) {
           const type = Number(status) >= 400 ? 'application/problem+json' : 'application/json';
           expect(Object.keys(response.content ?? {}), `${path} ${status}`).toEqual([type]);

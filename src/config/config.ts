@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { parseServiceTokens } from '../auth/service-tokens.ts';
+import { parseWebhookSecrets } from '../webhooks/signature.ts';
 
 /** A configuration the service refuses to start with; the message names every bad variable. */
 export class ConfigError extends Error {
@@ -82,6 +83,21 @@ const envSchema = z.object({
     .optional()
     .default('delete'),
 
+  WEBHOOK_SECRET: optionalString.transform((value, ctx) => {
+    if (value === undefined) return [];
+    const parsed = parseWebhookSecrets(value);
+    if (!parsed.ok) {
+      ctx.addIssue({ code: 'custom', message: parsed.error });
+      return z.NEVER;
+    }
+    return parsed.secrets;
+  }),
+  WEBHOOK_BODY_LIMIT: integer(1024 * 1024, 1024, 64 * 1024 * 1024),
+  WEBHOOK_RETENTION_HOURS: integer(72, 1, 24 * 365),
+  RECONCILE_INTERVAL_SECONDS: integer(300, 0, 7 * 24 * 3600),
+  RECONCILE_BATCH_SIZE: integer(1000, 1, 10_000),
+  DEFERRED_SYNC_INTERVAL_SECONDS: integer(5, 0, 3600),
+
   SERVICE_TOKENS: optionalString.transform((value, ctx) => {
     if (value === undefined) return undefined;
     const parsed = parseServiceTokens(value);
@@ -111,6 +127,8 @@ export interface Config {
   profile: { table: string; fieldMap?: unknown; deletePolicy: DeletePolicy };
   /** Undefined only in embedded mode, where the server generates an admin token at start. */
   serviceTokens?: Env['SERVICE_TOKENS'];
+  webhooks: { secrets: Env['WEBHOOK_SECRET']; bodyLimit: number; retentionHours: number };
+  reconcile: { intervalSeconds: number; batchSize: number; deferredIntervalSeconds: number };
 }
 
 /** Chooses the back end as DESIGN.md lays out: DATABASE_URL wins, then a Supabase key, else embedded. */
@@ -150,5 +168,15 @@ export function loadConfig(source: NodeJS.ProcessEnv | Record<string, string | u
     supabase: { url: env.SUPABASE_URL, serviceKey: env.SUPABASE_SERVICE_ROLE_KEY ?? env.SUPABASE_SECRET_KEY },
     profile: { table: env.PROFILE_TABLE, fieldMap: env.FIELD_MAP, deletePolicy: env.DELETE_POLICY },
     serviceTokens: env.SERVICE_TOKENS,
+    webhooks: {
+      secrets: env.WEBHOOK_SECRET,
+      bodyLimit: env.WEBHOOK_BODY_LIMIT,
+      retentionHours: env.WEBHOOK_RETENTION_HOURS,
+    },
+    reconcile: {
+      intervalSeconds: env.RECONCILE_INTERVAL_SECONDS,
+      batchSize: env.RECONCILE_BATCH_SIZE,
+      deferredIntervalSeconds: env.DEFERRED_SYNC_INTERVAL_SECONDS,
+    },
   };
 }

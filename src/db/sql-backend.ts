@@ -48,7 +48,7 @@ async function profileStatement<T>(run: () => Promise<T>): Promise<T> {
 }
 
 /** A stable advisory-lock key for a name, so every replica derives the same one. */
-const lockKey = (name: string): number => createHash('sha256').update(`user_sync:${name}`).digest().readInt32BE(0);
+export const advisoryLockKey = (name: string): number => createHash('sha256').update(`user_sync:${name}`).digest().readInt32BE(0);
 
 interface Shared {
   sql: SqlClient;
@@ -221,7 +221,7 @@ export class SqlBackend implements SyncBackend {
   }
 
   exclusively<T>(name: string, work: () => Promise<T>) {
-    return this.#shared.sql.withTryLock(lockKey(name), work);
+    return this.#shared.sql.withTryLock(advisoryLockKey(name), work);
   }
 
   async claimDelivery({ id, kind, userId }: DeliveryRecord): Promise<boolean> {

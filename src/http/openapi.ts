@@ -9,6 +9,7 @@ import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-pro
 import { problemCatalogue } from '../errors/problems.ts';
 
 export const SERVICE_TOKEN_SCHEME = 'serviceToken';
+export const WEBHOOK_SIGNATURE_SCHEME = 'webhookSignature';
 
 const codesTable = Object.entries(problemCatalogue)
   .map(([code, { status, title }]) => `| \`${code}\` | ${status} | ${title} |`)
@@ -68,11 +69,20 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
             scheme: 'bearer',
             description: 'A service token from SERVICE_TOKENS (name:token pairs); send the token part.',
           },
+          [WEBHOOK_SIGNATURE_SCHEME]: {
+            type: 'apiKey',
+            in: 'header',
+            name: 'webhook-signature',
+            description:
+              'A Standard Webhooks signature (with webhook-id and webhook-timestamp), as Supabase Auth Hooks send it, ' +
+              'made with a secret from WEBHOOK_SECRET.',
+          },
         },
       },
       tags: [
         { name: 'sync', description: 'Make a profile match auth.users' },
         { name: 'users', description: 'Compare auth users with their profiles' },
+        { name: 'webhooks', description: 'Supabase Database Webhooks and Auth Hooks' },
         { name: 'health', description: 'Liveness and readiness' },
       ],
     },

@@ -123,6 +123,10 @@ export class SyncEngine {
     return this.#backend.retireProfiles(userIds, context);
   }
 
+  get deletePolicy(): DeletePolicy {
+    return this.#policy;
+  }
+
   /** The same engine over another view of the back end (one bound to a transaction). */
   with(backend: SyncBackend): SyncEngine {
     return new SyncEngine(backend, this.#mapping, this.#policy);

@@ -39,6 +39,9 @@ export async function startApp(db: TestDatabase | null, env: Record<string, stri
   const config = loadConfig({
     SERVICE_TOKENS: `admin:${ADMIN_TOKEN},other:${OTHER_TOKEN},reader[read]:${READER_TOKEN}`,
     ...(db?.url ? { DATABASE_URL: db.url } : {}),
+    // No background runs unless a test asks: they would write while tests count rows.
+    RECONCILE_INTERVAL_SECONDS: '0',
+    DEFERRED_SYNC_INTERVAL_SECONDS: '0',
     ...env,
   });
   // The logger goes through the same redaction settings as production's.

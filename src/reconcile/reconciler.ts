@@ -1,0 +1,144 @@
+/**
+ * The safety net. Database Webhooks are sent once by pg_net and never retried, so some events
+ * are lost; a reconcile pass makes the profile table right anyway:
+ *
+ * 1. deferred syncs (from before-user-created hooks) whose user now exists are completed;
+ * 2. live auth users without a profile are synced, a batch per statement;
+ * 3. profiles whose user is gone get the delete policy, a batch per statement;
+ * 4. delivery records and deferred syncs past the retention window are pruned.
+ *
+ * A pass runs under a cross-replica lock: with several replicas, exactly one runs at a time.
+ * Framework free, like the engine.
+ */
+import { ProblemError } from '../errors/problems.ts';
+import type { Log } from '../logging.ts';
+import type { SyncBackend, WriteContext } from '../sync/backend.ts';
+import type { SyncAction, SyncEngine } from '../sync/engine.ts';
+
+export interface ReconcileReport {
+  startedAt: string;
+  durationMs: number;
+  /** Deferred syncs completed. */
+  deferred: number;
+  /** Profiles written or checked, by what happened to them. */
+  actions: Record<SyncAction, number>;
+  /** Users whose profile the database refused; each is logged with its id. */
+  failed: number;
+  pruned: { deliveries: number; deferred: number };
+}
+
+export interface ReconcilerOptions {
+  batchSize: number;
+  retentionHours: number;
+}
+
+const RECONCILE: WriteContext = { actor: 'reconciler', source: 'reconcile' };
+
+/** Refusals of one row (422/409) stop that row, not the pass. Anything else stops the pass. */
+const isRowRefusal = (error: unknown): error is ProblemError =>
+  error instanceof ProblemError && (error.code === 'profile_rejected' || error.code === 'profile_conflict');
+
+export class Reconciler {
+  readonly #backend: SyncBackend;
+  readonly #engine: SyncEngine;
+  readonly #options: ReconcilerOptions;
+  readonly #log: Log;
+
+  constructor(backend: SyncBackend, engine: SyncEngine, options: ReconcilerOptions, log: Log) {
+    this.#backend = backend;
+    this.#engine = engine;
+    this.#options = options;
+    this.#log = log;
+  }
+
+  /** One whole pass; null when another replica (or another loop here) is running one. */
+  async runOnce(): Promise<ReconcileReport | null> {
+    const run = await this.#backend.exclusively('reconcile', () => this.#pass());
+    if (!run.acquired) {
+      this.#log.info('reconcile skipped: another replica is running one');
+      return null;
+    }
+    this.#log.info({ reconcile: run.value }, 'reconcile finished');
+    return run.value;
+  }
+
+  /**
+   * Completes deferred syncs whose user now exists, each in its own transaction: the row is
+   * taken (and locked against other replicas) and the user synced together, or neither.
+   */
+  async completeDeferred(): Promise<number> {
+    let done = 0;
+    for (; done < this.#options.batchSize; done++) {
+      const took = await this.#backend.transaction(async (tx) => {
+        const [userId] = await tx.takeReadyDeferredSyncs(1);
+        if (userId === undefined) return false;
+        try {
+          await this.#engine.with(tx).sync(userId, RECONCILE);
+        } catch (error) {
+          if (!isRowRefusal(error)) throw error;
+          // Left to the missing-users step, which reports it with the other refusals.
+          this.#log.warn({ userId, code: error.code, detail: error.message }, 'deferred sync refused by the profile table');
+        }
+        return true;
+      });
+      if (!took) break;
+    }
+    return done;
+  }
+
+  async #pass(): Promise<ReconcileReport> {
+    const started = Date.now();
+    const report: ReconcileReport = {
+      startedAt: new Date(started).toISOString(),
+      durationMs: 0,
+      deferred: await this.completeDeferred(),
+      actions: { created: 0, updated: 0, unchanged: 0, deleted: 0 },
+      failed: 0,
+      pruned: { deliveries: 0, deferred: 0 },
+    };
+    await this.#syncMissing(report);
+    if (this.#engine.deletePolicy !== 'keep') await this.#retireOrphans(report);
+    report.pruned = await this.#backend.pruneState(this.#options.retentionHours);
+    report.durationMs = Date.now() - started;
+    return report;
+  }
+
+  async #syncMissing(report: ReconcileReport): Promise<void> {
+    const { batchSize } = this.#options;
+    for (let after: string | null = null; ; ) {
+      const users = await this.#backend.missingAuthUsers({ after, limit: batchSize });
+      if (users.length === 0) return;
+      after = users[users.length - 1]!.id;
+      try {
+        for (const outcome of await this.#engine.syncUsers(users, RECONCILE)) report.actions[outcome.action]++;
+      } catch (error) {
+        if (!isRowRefusal(error)) throw error;
+        // One row the table refuses fails the whole statement: sync this batch one by one, so
+        // the others still land and each refusal is reported with its user.
+        for (const user of users) {
+          try {
+            report.actions[(await this.#engine.sync(user.id, RECONCILE)).action]++;
+          } catch (rowError) {
+            if (!isRowRefusal(rowError)) throw rowError;
+            report.failed++;
+            this.#log.warn({ userId: user.id, code: rowError.code, detail: rowError.message }, 'reconcile could not sync a user');
+          }
+        }
+      }
+      if (users.length < batchSize) return;
+    }
+  }
+
+  async #retireOrphans(report: ReconcileReport): Promise<void> {
+    const { batchSize } = this.#options;
+    for (let after: string | null = null; ; ) {
+      const ids = await this.#backend.orphanedProfileIds({ after, limit: batchSize });
+      if (ids.length === 0) return;
+      after = ids[ids.length - 1]!;
+      for (const outcome of await this.#engine.retireProfiles(ids, RECONCILE)) {
+        if (outcome.written) report.actions.deleted++;
+      }
+      if (ids.length < batchSize) return;
+    }
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * What a webhook delivery does, whoever sent it. Framework free: the route only authenticates
+ * and parses, then hands the delivery here.
+ *
+ * - A Database Webhook on auth.users, or an after-user-created hook: the user is synced from
+ *   auth.users as it is now (notify, then read the truth), and the delivery's id is recorded in
+ *   the same transaction, so a repeat, to any replica, changes nothing.
+ * - A before-user-created hook: the user is not stored yet, so a deferred sync is noted, to be
+ *   completed as soon as the user exists. Supabase Auth fails the signup on any answer but a 200,
+ *   so this never fails: if even the note cannot be written, the reconcile finds the user later.
+ */
+import { ProblemError } from '../errors/problems.ts';
+import type { Log } from '../logging.ts';
+import type { SyncBackend } from '../sync/backend.ts';
+import type { SyncEngine } from '../sync/engine.ts';
+import { databaseWebhookUserId, type DatabaseWebhook, type WebhookReceipt } from './payloads.ts';
+
+export type Delivery =
+  | { kind: 'database'; id: string; event: DatabaseWebhook }
+  | { kind: 'after-user-created' | 'before-user-created'; id: string; userId: string };
+
+/** How long before-user-created may spend noting its deferred sync: well inside Auth's 5 s. */
+const DEFER_BUDGET_MS = 1_500;
+
+export class WebhookDeliveries {
+  readonly #backend: SyncBackend;
+  readonly #engine: SyncEngine;
+
+  constructor(backend: SyncBackend, engine: SyncEngine) {
+    this.#backend = backend;
+    this.#engine = engine;
+  }
+
+  async handle(delivery: Delivery, actor: string, log: Log): Promise<WebhookReceipt> {
+    const started = performance.now();
+    const entry = { deliveryId: delivery.id, kind: delivery.kind };
+    try {
+      const receipt = await this.#dispatch(delivery, actor, log);
+      log.info(
+        { ...entry, userId: receipt.userId, outcome: receipt.outcome, action: receipt.action, latencyMs: elapsed(started) },
+        'webhook delivery handled',
+      );
+      return receipt;
+    } catch (error) {
+      const code = error instanceof ProblemError ? error.code : 'internal_error';
+      log.warn({ ...entry, outcome: 'failed', code, latencyMs: elapsed(started) }, 'webhook delivery failed');
+      throw error;
+    }
+  }
+
+  async #dispatch(delivery: Delivery, actor: string, log: Log): Promise<WebhookReceipt> {
+    switch (delivery.kind) {
+      case 'before-user-created':
+        await this.#defer(delivery.userId, log);
+        return { received: true, deliveryId: delivery.id, outcome: 'deferred', userId: delivery.userId };
+      case 'after-user-created':
+        return this.#syncOnce(delivery.id, delivery.kind, delivery.userId, actor);
+      case 'database': {
+        const { schema, table } = delivery.event;
+        if (schema !== 'auth' || table !== 'users') {
+          return {
+            received: true,
+            deliveryId: delivery.id,
+            outcome: 'ignored',
+            reason: `events on ${schema}.${table} are not handled; only auth.users`,
+          };
+        }
+        const userId = databaseWebhookUserId(delivery.event);
+        if (userId === undefined) {
+          throw new ProblemError(
+            'invalid_request',
+            'An auth.users event names its user in record.id (old_record.id for DELETE), as a UUID.',
+          );
+        }
+        return this.#syncOnce(delivery.id, 'database', userId, actor);
+      }
+    }
+  }
+
+  #syncOnce(deliveryId: string, kind: string, userId: string, actor: string): Promise<WebhookReceipt> {
+    return this.#backend.transaction(async (tx) => {
+      const base = { received: true as const, deliveryId, userId };
+      if (!(await tx.claimDelivery({ id: deliveryId, kind, userId }))) return { ...base, outcome: 'duplicate' as const };
+      try {
+        const result = await this.#engine.with(tx).sync(userId, { actor, source: 'webhook' });
+        return { ...base, outcome: 'synced' as const, action: result.action };
+      } catch (error) {
+        // The event named a user that exists nowhere now (created, then deleted before we
+        // looked): nothing to do, and nothing to retry.
+        if (error instanceof ProblemError && error.code === 'user_not_found') return { ...base, outcome: 'user_not_found' as const };
+        throw error;
+      }
+    });
+  }
+
+  async #defer(userId: string, log: Log): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.#backend.deferSync(userId),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer in ${DEFER_BUDGET_MS} ms`)), DEFER_BUDGET_MS);
+        }),
+      ]);
+    } catch (error) {
+      log.warn({ err: error, userId }, 'could not note a deferred sync; the reconcile will find the user');
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+const elapsed = (started: number) => Math.round((performance.now() - started) * 10) / 10;
