@@ -56,10 +56,13 @@ async function main(): Promise<void> {
 
   const address = await app.listen({ host: config.host, port: config.port });
   const base = address.replace('://0.0.0.0', '://127.0.0.1').replace('://[::]', '://127.0.0.1');
+  const { intervalSeconds } = config.reconcile;
   const lines = [
     '',
     `  supabase-user-sync is listening on ${address} (${app.sync.mode} database)`,
     `  Swagger UI: ${base}/docs`,
+    `  Webhooks:   ${base}/webhooks/supabase`,
+    `  Reconcile:  ${intervalSeconds > 0 ? `every ${intervalSeconds} s (RECONCILE_INTERVAL_SECONDS)` : 'off (RECONCILE_INTERVAL_SECONDS=0)'}`,
   ];
   if (generated.token !== undefined) {
     lines.push(

@@ -13,6 +13,11 @@ import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
 const TOKENS = 'ops:abcdefghijklmnopqrstuvwxyz0123456789';
 
 describe('loadConfig', () => {
+  it('takes webhook secrets as the dashboard shows them, several joined with | for a rotation', () => {
+    const config = loadConfig({ WEBHOOK_SECRET: 'v1,whsec_aGVsbG8gd29ybGQ= | whsec_c2Vjb25kIHNlY3JldA==' });
+    expect(config.webhooks.secrets).toEqual(['whsec_aGVsbG8gd29ybGQ=', 'whsec_c2Vjb25kIHNlY3JldA==']);
+  });
+
   it('needs nothing at all: embedded mode with defaults', () => {
     const config = loadConfig({});
     expect(config).toMatchObject({
@@ -22,6 +27,8 @@ describe('loadConfig', () => {
       mode: 'embedded',
       embedded: { dataDir: '.data', seed: true },
       profile: { table: 'public.users', deletePolicy: 'delete' },
+      webhooks: { secrets: [], bodyLimit: 1024 * 1024, retentionHours: 72 },
+      reconcile: { intervalSeconds: 300, batchSize: 1000, deferredIntervalSeconds: 5 },
     });
     expect(config.serviceTokens).toBeUndefined();
   });
@@ -52,6 +59,10 @@ describe('loadConfig', () => {
     [{ SERVICE_TOKENS: `hook[webhooks]:${'h'.repeat(40)}` }, 'SERVICE_TOKENS', 'scopes are sync, read, webhook, admin'],
     [{ SERVICE_TOKENS: `hook[]:${'h'.repeat(40)}` }, 'SERVICE_TOKENS', 'scopes are'],
     [{ EMBEDDED_SEED: 'perhaps' }, 'EMBEDDED_SEED', 'true or false'],
+    [{ WEBHOOK_SECRET: 'not-a-secret' }, 'WEBHOOK_SECRET', 'secret 1 is not of the form v1,whsec_'],
+    [{ WEBHOOK_SECRET: 'v1,whsec_aGVsbG8=|whsec_' }, 'WEBHOOK_SECRET', 'secret 2 is not of the form'],
+    [{ RECONCILE_INTERVAL_SECONDS: '-1' }, 'RECONCILE_INTERVAL_SECONDS', 'integer from 0'],
+    [{ WEBHOOK_BODY_LIMIT: '1mb' }, 'WEBHOOK_BODY_LIMIT', 'integer from 1024'],
     [{ DATABASE_URL: 'postgres://u@db/app' }, 'SERVICE_TOKENS', 'required outside embedded mode'],
   ])('refuses %o, naming %s', (env, variable, expected) => {
     let error: unknown;
