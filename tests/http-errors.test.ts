@@ -5,10 +5,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_TOKEN, auth, READER_TOKEN, startApp, type TestApp, useTestApp } from './helpers/app.ts';
-import { createTestDatabase, onPostgres, type TestDatabase } from './helpers/database.ts';
-import { startTcpProxy, type TcpProxy } from './helpers/tcp-proxy.ts';
+import { describe, expect, it } from 'vitest';
+import { ADMIN_TOKEN, auth, READER_TOKEN, useTestApp } from './helpers/app.ts';
+import { useAppWithOutage } from './helpers/outage.ts';
 import { insertAuthUser, profileOf } from './helpers/users.ts';
 
 const expectProblem = (res: request.Response, status: number, code: string) => {
@@ -163,52 +162,27 @@ describe('profile rows the database refuses', () => {
 });
 
 describe('the database going away', () => {
-  let db: TestDatabase;
-  let t: TestApp | undefined;
-  let proxy: TcpProxy | undefined;
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    if (onPostgres) {
-      const target = new URL(db.url!);
-      proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
-      const viaProxy = new URL(db.url!);
-      viaProxy.port = String(proxy.port);
-      t = await startApp({ ...db, url: viaProxy.toString() });
-    } else {
-      t = await startApp(db);
-    }
-  });
-  afterEach(async () => {
-    await proxy?.up().catch(() => undefined);
-  });
-  afterAll(async () => {
-    await t?.close();
-    await proxy?.close();
-    if (onPostgres) await db?.close();
-  });
+  const ctx = useAppWithOutage();
 
   it('503 database_unavailable with Retry-After while down; 400 still comes before any database call', async () => {
-    const id = await insertAuthUser(db.sql);
-    if (proxy) await proxy.down();
-    else await db.sql.close(); // PGlite: the embedded database is gone for good
+    const id = await insertAuthUser(ctx.db.sql);
+    await ctx.down();
 
-    const sync = await request(t!.url).post(`/sync/${id}`).set(auth);
+    const sync = await request(ctx.t.url).post(`/sync/${id}`).set(auth);
     expectProblem(sync, 503, 'database_unavailable');
     expect(Number(sync.headers['retry-after'])).toBeGreaterThan(0);
 
-    const ready = await request(t!.url).get('/ready');
+    const ready = await request(ctx.t.url).get('/ready');
     expectProblem(ready, 503, 'database_unavailable');
-    await request(t!.url).get('/health').expect(200);
+    await request(ctx.t.url).get('/health').expect(200);
 
-    expectProblem(await request(t!.url).post('/sync/not-a-uuid').set(auth), 400, 'invalid_user_id');
-    expectProblem(await request(t!.url).get('/users/missing').set(auth), 503, 'database_unavailable');
+    expectProblem(await request(ctx.t.url).post('/sync/not-a-uuid').set(auth), 400, 'invalid_user_id');
+    expectProblem(await request(ctx.t.url).get('/users/missing').set(auth), 503, 'database_unavailable');
 
-    if (proxy) {
+    if (await ctx.up()) {
       // The server comes back: the same requests now succeed, no restart needed.
-      await proxy.up();
-      await request(t!.url).get('/ready').expect(200);
-      const retried = await request(t!.url).post(`/sync/${id}`).set(auth).expect(200);
+      await request(ctx.t.url).get('/ready').expect(200);
+      const retried = await request(ctx.t.url).post(`/sync/${id}`).set(auth).expect(200);
       expect(retried.body.action).toBe('created');
     }
   });

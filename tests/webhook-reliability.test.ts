@@ -4,10 +4,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, startApp, type TestApp } from './helpers/app.ts';
-import { createTestDatabase, onPostgres, type TestDatabase } from './helpers/database.ts';
-import { startTcpProxy, type TcpProxy } from './helpers/tcp-proxy.ts';
+import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
+import { useAppWithOutage } from './helpers/outage.ts';
 import { count, insertAuthUser, profileOf } from './helpers/users.ts';
 import { authHookBody, newWebhookSecret, sign } from './helpers/webhooks.ts';
 
@@ -16,59 +16,34 @@ const post = (url: string, body: string, headers: Record<string, string>) =>
   request(url).post('/webhooks/supabase').set(headers).send(body);
 
 describe('the database going away', () => {
-  let db: TestDatabase;
-  let t: TestApp;
-  let proxy: TcpProxy | undefined;
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    if (onPostgres) {
-      const target = new URL(db.url!);
-      proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
-      const viaProxy = new URL(db.url!);
-      viaProxy.port = String(proxy.port);
-      t = await startApp({ ...db, url: viaProxy.toString() }, { WEBHOOK_SECRET: SECRET });
-    } else {
-      t = await startApp(db, { WEBHOOK_SECRET: SECRET });
-    }
-  });
-  afterEach(async () => {
-    await proxy?.up().catch(() => undefined);
-  });
-  afterAll(async () => {
-    await t?.close();
-    await proxy?.close();
-    if (onPostgres) await db?.close();
-  });
+  const ctx = useAppWithOutage({ WEBHOOK_SECRET: SECRET });
 
   it('answers 503 with Retry-After (and /ready 503); a resend once it is back loses nothing', async () => {
-    const id = await insertAuthUser(db.sql, { email: 'outage@example.com' });
+    const id = await insertAuthUser(ctx.db.sql, { email: 'outage@example.com' });
     const delivery = sign(SECRET, authHookBody('after-user-created', { id }));
     const before = sign(SECRET, authHookBody('before-user-created', { id: randomUUID() }));
-    if (proxy) await proxy.down();
-    else await db.sql.close(); // PGlite: the embedded database is gone for good
+    await ctx.down();
 
-    const failed = await post(t.url, delivery.body, delivery.headers);
+    const failed = await post(ctx.t.url, delivery.body, delivery.headers);
     expect(failed.status).toBe(503);
     expect(failed.body.code).toBe('database_unavailable');
     expect(Number(failed.headers['retry-after'])).toBeGreaterThan(0);
-    expect((await request(t.url).get('/ready')).status).toBe(503);
+    expect((await request(ctx.t.url).get('/ready')).status).toBe(503);
 
     // A signup must never fail because of us: before-user-created still says yes.
     const started = performance.now();
-    await post(t.url, before.body, before.headers).expect(200, {});
+    await post(ctx.t.url, before.body, before.headers).expect(200, {});
     expect(performance.now() - started).toBeLessThan(5_000);
 
-    if (proxy) {
-      await proxy.up();
-      await request(t.url).get('/ready').expect(200);
+    if (await ctx.up()) {
+      await request(ctx.t.url).get('/ready').expect(200);
       // Supabase Auth resends with a new webhook-id: the delivery's effect happens once.
       const resent = sign(SECRET, delivery.body);
-      await post(t.url, resent.body, resent.headers).expect(200, {});
-      expect(await profileOf(db.sql, id)).toMatchObject({ email: 'outage@example.com' });
+      await post(ctx.t.url, resent.body, resent.headers).expect(200, {});
+      expect(await profileOf(ctx.db.sql, id)).toMatchObject({ email: 'outage@example.com' });
       // The failed attempt recorded nothing, so even the very same delivery goes through.
-      await post(t.url, delivery.body, delivery.headers).expect(200, {});
-      expect(await count(db.sql, `SELECT 1 FROM user_sync.audit_log WHERE user_id = $1`, [id])).toBe(1);
+      await post(ctx.t.url, delivery.body, delivery.headers).expect(200, {});
+      expect(await count(ctx.db.sql, `SELECT 1 FROM user_sync.audit_log WHERE user_id = $1`, [id])).toBe(1);
     }
   });
 });

@@ -86,6 +86,11 @@ export class Reconciler {
     return done;
   }
 
+  /** Forgets delivery ids and unfulfilled deferred syncs past the retention window. */
+  prune(): Promise<{ deliveries: number; deferred: number }> {
+    return this.#backend.pruneState(this.#options.retentionHours);
+  }
+
   async #pass(): Promise<ReconcileReport> {
     const started = Date.now();
     const report: ReconcileReport = {
@@ -98,7 +103,7 @@ export class Reconciler {
     };
     await this.#syncMissing(report);
     if (this.#engine.deletePolicy !== 'keep') await this.#retireOrphans(report);
-    report.pruned = await this.#backend.pruneState(this.#options.retentionHours);
+    report.pruned = await this.prune();
     report.durationMs = Date.now() - started;
     return report;
   }

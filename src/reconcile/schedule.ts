@@ -2,6 +2,7 @@
  * Runs the reconcile every RECONCILE_INTERVAL_SECONDS and completes deferred syncs every
  * DEFERRED_SYNC_INTERVAL_SECONDS (0 disables either). Each timer is re-armed only when its run has
  * finished, so runs never pile up; a failed run is logged and the next one comes as planned.
+ * The reconcile prunes old delivery records; with the reconcile off, they are pruned hourly.
  */
 import type { Log } from '../logging.ts';
 import type { Reconciler } from './reconciler.ts';
@@ -42,6 +43,10 @@ export function startSchedule(
   };
 
   every(options.intervalSeconds, 'reconcile', () => reconciler.runOnce());
+  every(options.intervalSeconds > 0 ? 0 : 3600, 'pruning', async () => {
+    const pruned = await reconciler.prune();
+    log.info({ pruned }, 'old delivery records pruned');
+  });
   every(options.deferredIntervalSeconds, 'deferred syncs', async () => {
     const done = await reconciler.completeDeferred();
     if (done > 0) log.info({ deferred: done }, 'deferred syncs completed');
