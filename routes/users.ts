@@ -30,9 +30,9 @@ const userRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     handler: async (request) => {
-      const after = request.query.cursor === undefined ? null : decodeCursor(request.query.cursor);
-      const page = await app.sync.engine.listMissing(after, request.query.limit);
-      return { users: page.users, nextCursor: page.nextAfter === null ? null : encodeCursor(page.nextAfter) };
+      const cursor = request.query.cursor === undefined ? null : decodeCursor(request.query.cursor);
+      const page = await app.sync.engine.listMissing(cursor, request.query.limit);
+      return { users: page.items, nextCursor: page.nextCursor === null ? null : encodeCursor(page.nextCursor) };
     },
   });
 

@@ -6,10 +6,12 @@
 import { createHash } from 'node:crypto';
 import { ConfigError, type DeletePolicy } from '../config/config.ts';
 import { normalizeAuthUser, type AuthUser } from '../sync/auth-user.ts';
+import { ProblemError } from '../errors/problems.ts';
 import type {
   DeliveryRecord,
   MissingUser,
   Page,
+  Paged,
   PreviewOutcome,
   ProfileRow,
   ProfileValues,
@@ -25,6 +27,8 @@ import type { ProfileTable } from './profile-table.ts';
 import type { Queryable, SqlClient } from './sql-client.ts';
 
 const AUTH_USER_SQL = `SELECT to_jsonb(x) AS user FROM auth.users u CROSS JOIN LATERAL (SELECT ${AUTH_USER_SELECT}) x WHERE u.id = $1`;
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Thrown to end a dry run's transaction: whatever it wrote is rolled back. */
 class DryRunRollback extends Error {}
@@ -197,22 +201,36 @@ export class SqlBackend implements SyncBackend {
     }));
   }
 
-  async listMissingUsers({ after, limit }: Page): Promise<MissingUser[]> {
-    const rows = await this.#db.query<{ id: string; email: string | null; created_at: string | null }>(
-      this.#shared.statements.missingList,
-      [limit, after],
+  async listMissingUsers(page: Page): Promise<Paged<MissingUser>> {
+    return this.#keysetPage(this.#shared.statements.missingList, page, (row: { id: string; email: string | null; created_at: string | null }) => ({
+      id: row.id,
+      email: row.email === '' ? null : row.email,
+      createdAt: row.created_at,
+    }));
+  }
+
+  async missingAuthUsers(page: Page): Promise<Paged<AuthUser>> {
+    return this.#keysetPage(this.#shared.statements.missingUsers, page, (row: { id: string; user: Record<string, unknown> }) =>
+      normalizeAuthUser(row.user),
     );
-    return rows.map((row) => ({ id: row.id, email: row.email === '' ? null : row.email, createdAt: row.created_at }));
   }
 
-  async missingAuthUsers({ after, limit }: Page): Promise<AuthUser[]> {
-    const rows = await this.#db.query<{ user: Record<string, unknown> }>(this.#shared.statements.missingUsers, [limit, after]);
-    return rows.map((row) => normalizeAuthUser(row.user));
+  async orphanedProfileIds(page: Page): Promise<Paged<string>> {
+    return this.#keysetPage(this.#shared.statements.orphans, page, (row: { id: string }) => row.id);
   }
 
-  async orphanedProfileIds({ after, limit }: Page): Promise<string[]> {
-    const rows = await this.#db.query<{ id: string }>(this.#shared.statements.orphans, [limit, after]);
-    return rows.map((row) => row.id);
+  /** One keyset page by id: the cursor is the last id seen; one row more tells whether more follow. */
+  async #keysetPage<Row extends { id: string }, T>(
+    statement: string,
+    { cursor, limit }: Page,
+    convert: (row: Row) => T,
+  ): Promise<Paged<T>> {
+    if (cursor !== null && !UUID.test(cursor)) {
+      throw new ProblemError('invalid_cursor', 'The cursor was not issued by this service; pass nextCursor as it came.');
+    }
+    const rows = await this.#db.query<Row>(statement, [limit + 1, cursor]);
+    const items = rows.slice(0, limit);
+    return { items: items.map(convert), nextCursor: rows.length > limit ? items[items.length - 1]!.id : null };
   }
 
   transaction<T>(work: (backend: SyncBackend) => Promise<T>): Promise<T> {

@@ -1,19 +1,19 @@
 /**
- * Opaque keyset cursors for `GET /users/missing`: base64url of a versioned payload, so the format
- * can change without breaking clients that only pass cursors back.
+ * Opaque cursors for `GET /users/missing`: base64url of a versioned wrapper around the back end's
+ * own position (a last id for SQL, a page and offset for the Supabase API), so either can change
+ * without breaking clients that only pass cursors back.
  */
 import { ProblemError } from '../errors/problems.ts';
 
 const PREFIX = 'v1:';
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export const encodeCursor = (lastId: string): string => Buffer.from(PREFIX + lastId, 'utf8').toString('base64url');
+export const encodeCursor = (position: string): string => Buffer.from(PREFIX + position, 'utf8').toString('base64url');
 
+/** The back end's position; it checks the position itself. */
 export function decodeCursor(cursor: string): string {
   const decoded = Buffer.from(cursor, 'base64url').toString('utf8');
-  const id = decoded.startsWith(PREFIX) ? decoded.slice(PREFIX.length) : '';
-  if (!UUID.test(id)) {
+  if (!decoded.startsWith(PREFIX) || decoded.length === PREFIX.length) {
     throw new ProblemError('invalid_cursor', 'The cursor was not issued by this service; pass nextCursor as it came.');
   }
-  return id.toLowerCase();
+  return decoded.slice(PREFIX.length);
 }

@@ -12,7 +12,8 @@
  */
 import { ProblemError } from '../errors/problems.ts';
 import type { Log } from '../logging.ts';
-import type { SyncBackend, WriteContext } from '../sync/backend.ts';
+import type { AuthUser } from '../sync/auth-user.ts';
+import type { Paged, SyncBackend, WriteContext } from '../sync/backend.ts';
 import type { SyncAction, SyncEngine } from '../sync/engine.ts';
 
 export interface ReconcileReport {
@@ -110,10 +111,9 @@ export class Reconciler {
 
   async #syncMissing(report: ReconcileReport): Promise<void> {
     const { batchSize } = this.#options;
-    for (let after: string | null = null; ; ) {
-      const users = await this.#backend.missingAuthUsers({ after, limit: batchSize });
-      if (users.length === 0) return;
-      after = users[users.length - 1]!.id;
+    for (let cursor: string | null = null; ; ) {
+      const page: Paged<AuthUser> = await this.#backend.missingAuthUsers({ cursor, limit: batchSize });
+      const users = page.items;
       try {
         for (const outcome of await this.#engine.syncUsers(users, RECONCILE)) report.actions[outcome.action]++;
       } catch (error) {
@@ -130,20 +130,20 @@ export class Reconciler {
           }
         }
       }
-      if (users.length < batchSize) return;
+      if (page.nextCursor === null) return;
+      cursor = page.nextCursor;
     }
   }
 
   async #retireOrphans(report: ReconcileReport): Promise<void> {
     const { batchSize } = this.#options;
-    for (let after: string | null = null; ; ) {
-      const ids = await this.#backend.orphanedProfileIds({ after, limit: batchSize });
-      if (ids.length === 0) return;
-      after = ids[ids.length - 1]!;
-      for (const outcome of await this.#engine.retireProfiles(ids, RECONCILE)) {
+    for (let cursor: string | null = null; ; ) {
+      const page: Paged<string> = await this.#backend.orphanedProfileIds({ cursor, limit: batchSize });
+      for (const outcome of await this.#engine.retireProfiles(page.items, RECONCILE)) {
         if (outcome.written) report.actions.deleted++;
       }
-      if (ids.length < batchSize) return;
+      if (page.nextCursor === null) return;
+      cursor = page.nextCursor;
     }
   }
 }

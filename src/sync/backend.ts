@@ -56,9 +56,15 @@ export interface ProfileValues {
 }
 
 export interface Page {
-  /** The last id of the previous page; null for the first. */
-  after: string | null;
+  /** Where the previous page ended (opaque, the back end's own); null for the first page. */
+  cursor: string | null;
   limit: number;
+}
+
+export interface Paged<T> {
+  items: T[];
+  /** Where this page ended; null when there is nothing after it. */
+  nextCursor: string | null;
 }
 
 /** The webhook deliveries already handled, so a repeat is answered without a second effect. */
@@ -81,12 +87,15 @@ export interface SyncBackend {
   upsertProfiles(rows: readonly ProfileValues[], context: WriteContext): Promise<UpsertOutcome[]>;
   /** Applies the delete policy to deleted users' profiles, audited likewise. */
   retireProfiles(userIds: readonly string[], context: WriteContext): Promise<RetireOutcome[]>;
-  /** Auth users (not deleted) without a profile, by ascending id: for listing. */
-  listMissingUsers(page: Page): Promise<MissingUser[]>;
+  /**
+   * Auth users (not deleted) without a profile: for listing. A cursor the back end did not issue
+   * is an `invalid_cursor` problem.
+   */
+  listMissingUsers(page: Page): Promise<Paged<MissingUser>>;
   /** The same users, whole: for syncing them. */
-  missingAuthUsers(page: Page): Promise<AuthUser[]>;
+  missingAuthUsers(page: Page): Promise<Paged<AuthUser>>;
   /** Ids of profiles whose user is gone or soft-deleted and that the delete policy has yet to handle. */
-  orphanedProfileIds(page: Page): Promise<string[]>;
+  orphanedProfileIds(page: Page): Promise<Paged<string>>;
 
   /** Runs `work` against this back end inside one transaction. */
   transaction<T>(work: (backend: SyncBackend) => Promise<T>): Promise<T>;

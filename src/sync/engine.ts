@@ -9,7 +9,7 @@
 import type { DeletePolicy } from '../config/config.ts';
 import { userNotFound } from '../errors/problems.ts';
 import { isDeleted, type AuthUser } from './auth-user.ts';
-import type { MissingUser, ProfileRow, RetireOutcome, SyncBackend, UpsertOutcome, WriteContext } from './backend.ts';
+import type { MissingUser, Paged, ProfileRow, RetireOutcome, SyncBackend, UpsertOutcome, WriteContext } from './backend.ts';
 import { mapUser, type FieldMapping } from './field-map.ts';
 
 export type SyncAction = 'created' | 'updated' | 'unchanged' | 'deleted';
@@ -37,11 +37,6 @@ export interface UserInspection {
   changes: FieldChange[];
 }
 
-export interface MissingUsersPage {
-  users: MissingUser[];
-  /** The last id of this page when another page may follow, else null. */
-  nextAfter: string | null;
-}
 
 const changesBetween = (before: ProfileRow | null, after: ProfileRow | null, fields: readonly string[]) =>
   fields.map((field) => ({ field, from: before?.[field] ?? null, to: after?.[field] ?? null }));
@@ -149,11 +144,9 @@ export class SyncEngine {
     return { userId, state: changes.length > 0 ? 'stale' : 'in_sync', changes };
   }
 
-  /** One keyset page of users that have no profile. `limit + 1` rows tell whether more follow. */
-  async listMissing(after: string | null, limit: number): Promise<MissingUsersPage> {
-    const rows = await this.#backend.listMissingUsers({ after, limit: limit + 1 });
-    const users = rows.slice(0, limit);
-    return { users, nextAfter: rows.length > limit ? users[users.length - 1]!.id : null };
+  /** One page of users that have no profile; `cursor` is where the previous page ended. */
+  listMissing(cursor: string | null, limit: number): Promise<Paged<MissingUser>> {
+    return this.#backend.listMissingUsers({ cursor, limit });
   }
 
   /** The row the delete policy would leave (for dry runs and inspection). */
