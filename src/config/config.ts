@@ -65,6 +65,7 @@ const envSchema = z.object({
   ),
   SUPABASE_SERVICE_ROLE_KEY: optionalString,
   SUPABASE_SECRET_KEY: optionalString,
+  SUPABASE_ID_CHUNK_SIZE: integer(200, 1, 1000),
 
   PROFILE_TABLE: optionalString
     .transform((value) => value ?? 'public.users')
@@ -123,7 +124,13 @@ export interface Config {
   mode: BackendMode;
   database: { url?: string | undefined; poolMax: number };
   embedded: { dataDir: string; seed: boolean };
-  supabase: { url?: string | undefined; serviceKey?: string | undefined };
+  supabase: {
+    url?: string | undefined;
+    serviceKey?: string | undefined;
+    /** Which variable held the key, for messages that must name it. */
+    keyVariable: 'SUPABASE_SERVICE_ROLE_KEY' | 'SUPABASE_SECRET_KEY';
+    idChunkSize: number;
+  };
   profile: { table: string; fieldMap?: unknown; deletePolicy: DeletePolicy };
   /** Undefined only in embedded mode, where the server generates an admin token at start. */
   serviceTokens?: Env['SERVICE_TOKENS'];
@@ -165,7 +172,12 @@ export function loadConfig(source: NodeJS.ProcessEnv | Record<string, string | u
     mode,
     database: { url: env.DATABASE_URL, poolMax: env.DATABASE_POOL_MAX },
     embedded: { dataDir: env.EMBEDDED_DATA_DIR, seed: env.EMBEDDED_SEED },
-    supabase: { url: env.SUPABASE_URL, serviceKey: env.SUPABASE_SERVICE_ROLE_KEY ?? env.SUPABASE_SECRET_KEY },
+    supabase: {
+      url: env.SUPABASE_URL,
+      serviceKey: env.SUPABASE_SERVICE_ROLE_KEY ?? env.SUPABASE_SECRET_KEY,
+      keyVariable: env.SUPABASE_SERVICE_ROLE_KEY ? 'SUPABASE_SERVICE_ROLE_KEY' : 'SUPABASE_SECRET_KEY',
+      idChunkSize: env.SUPABASE_ID_CHUNK_SIZE,
+    },
     profile: { table: env.PROFILE_TABLE, fieldMap: env.FIELD_MAP, deletePolicy: env.DELETE_POLICY },
     serviceTokens: env.SERVICE_TOKENS,
     webhooks: {

@@ -25,6 +25,8 @@ export const problemCatalogue = {
   rate_limited: { status: 429, title: 'Too many requests' },
   internal_error: { status: 500, title: 'Internal error' },
   database_unavailable: { status: 503, title: 'The database is unavailable' },
+  supabase_unavailable: { status: 503, title: 'The Supabase API did not answer' },
+  supabase_unauthorized: { status: 503, title: 'Supabase refused the service key' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ProblemCode = keyof typeof problemCatalogue;

@@ -1,0 +1,363 @@
+/**
+ * The Supabase API back end, for deployments with a project URL and a secret key but no database
+ * connection: auth users through supabase-js's `auth.admin`, the profile table through PostgREST.
+ * The engine, the routes, the webhooks and the reconcile do not change.
+ *
+ * What HTTP cannot do that SQL can, and what is done instead:
+ * - No statement compares and writes at once: current rows are read, compared here
+ *   (values.ts), and only differing rows are upserted (`on_conflict=id`, merge).
+ * - No transactions: each sync is a read and at most one write; a concurrent sync of the same
+ *   user writes the same values (notify, then read the truth), so the result is the same.
+ * - No `user_sync` schema: audit entries go to the log (`msg: "audit"`), and delivery ids,
+ *   deferred syncs and the reconcile lock live in this process (memory-state.ts).
+ * - The admin API pages users by offset, newest first: listings count pages themselves (never
+ *   supabase-js's `nextPage`, misread from page 10 on) and stop on a short page.
+ */
+import type { SupabaseClient } from '@supabase/supabase-js';
+import type { DeletePolicy } from '../config/config.ts';
+import { profileWriteProblem } from '../db/errors.ts';
+import type { ProfileTable } from '../db/profile-table.ts';
+import { ProblemError } from '../errors/problems.ts';
+import type { Log } from '../logging.ts';
+import { normalizeAuthUser, type AuthUser } from '../sync/auth-user.ts';
+import type {
+  DeliveryRecord,
+  MissingUser,
+  Page,
+  Paged,
+  PreviewOutcome,
+  ProfileRow,
+  ProfileValues,
+  RetireOutcome,
+  SyncBackend,
+  UpsertOutcome,
+  WriteContext,
+} from '../sync/backend.ts';
+import type { FieldMapping } from '../sync/field-map.ts';
+import { BloomFilter } from './bloom-filter.ts';
+import { MemoryState } from './memory-state.ts';
+import { isRetryableStatus, keyRefused, RetryableError, withRetries, type RetryOptions } from './retry.ts';
+import { sameValue, toRestValue } from './values.ts';
+
+/** The admin API's largest page: fewer, larger calls. */
+export const AUTH_PAGE_SIZE = 1000;
+
+export interface SupabaseBackendOptions {
+  client: SupabaseClient;
+  table: ProfileTable;
+  mapping: FieldMapping;
+  policy: DeletePolicy;
+  log: Log;
+  /**
+   * Ids per profile lookup (`id=in.(…)` in the URL). Supabase's gateway answers "URI too long"
+   * somewhere past a few hundred UUIDs, so lookups go in chunks.
+   * @see https://github.com/supabase/supabase-js/issues/766
+   */
+  idChunkSize: number;
+  retry?: RetryOptions;
+}
+
+interface AuthResult {
+  data: unknown;
+  error: { status?: number; code?: string; message: string; name?: string } | null;
+}
+
+interface RestResult<T> {
+  data: T | null;
+  error: { code?: string; message: string; details?: string | null; hint?: string | null } | null;
+  status: number;
+}
+
+const chunks = <T>(items: readonly T[], size: number): T[][] =>
+  Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, (i + 1) * size));
+
+export class SupabaseBackend implements SyncBackend {
+  readonly #client: SupabaseClient;
+  readonly #schema: string;
+  readonly #relation: string;
+  readonly #policy: DeletePolicy;
+  readonly #log: Log;
+  readonly #chunk: number;
+  readonly #retry: RetryOptions | undefined;
+  readonly #state = new MemoryState();
+  readonly #tracked: { column: string; type: string }[];
+  readonly #touchUpdatedAt: boolean;
+  /** Live auth ids of the current orphan scan; rebuilt when a scan starts. */
+  #liveIds: BloomFilter | undefined;
+
+  constructor(options: SupabaseBackendOptions) {
+    this.#client = options.client;
+    [this.#schema, this.#relation] = options.table.name.includes('.')
+      ? (options.table.name.split('.') as [string, string])
+      : ['public', options.table.name];
+    this.#policy = options.policy;
+    this.#log = options.log;
+    this.#chunk = options.idChunkSize;
+    this.#retry = options.retry;
+    const typeOf = (name: string) => options.table.columns.find((column) => column.name === name)?.type ?? 'text';
+    const mapped = options.mapping.columns.map(({ column, type }) => ({ column, type }));
+    const ownsDeletedAt = options.policy === 'soft' && !mapped.some(({ column }) => column === 'deleted_at');
+    this.#tracked = ownsDeletedAt ? [...mapped, { column: 'deleted_at', type: typeOf('deleted_at') }] : mapped;
+    this.#touchUpdatedAt =
+      options.table.columns.some((column) => column.name === 'updated_at') && !this.#tracked.some(({ column }) => column === 'updated_at');
+  }
+
+  // ---- calls -------------------------------------------------------------------------------
+
+  /** An auth-js call: its error object becomes a problem, a retry, or (404) null. */
+  async #auth<R extends AuthResult>(call: () => Promise<R>, notFoundIsNull = false): Promise<R['data'] | null> {
+    return withRetries(async () => {
+      const { data, error } = await call();
+      if (error === null) return data;
+      const status = error.status ?? 0;
+      if (notFoundIsNull && (status === 404 || error.code === 'user_not_found')) return null;
+      if (status === 401 || status === 403) throw keyRefused(status, error.message);
+      if (isRetryableStatus(status) || error.name === 'AuthRetryableFetchError') throw new RetryableError(error.message);
+      throw new Error(`Supabase Auth answered ${status}: ${error.message}`);
+    }, this.#retry);
+  }
+
+  /** A PostgREST call: refusals of the row become 409/422, a bad key 503, the rest retried or thrown. */
+  async #rest<T>(call: () => PromiseLike<RestResult<T>>): Promise<T> {
+    return withRetries(async () => {
+      const { data, error, status } = await call();
+      if (error === null) return data as T;
+      if (status === 401 || status === 403) throw keyRefused(status, error.message);
+      if (isRetryableStatus(status)) throw new RetryableError(`PostgREST answered ${status}: ${error.message}`);
+      throw profileWriteProblem(error) ?? new Error(`PostgREST answered ${status}: ${error.code ?? ''} ${error.message}`);
+    }, this.#retry);
+  }
+
+  #from() {
+    return this.#client.schema(this.#schema).from(this.#relation);
+  }
+
+  async #profiles(ids: readonly string[]): Promise<Map<string, ProfileRow>> {
+    const found = new Map<string, ProfileRow>();
+    for (const chunk of chunks(ids, this.#chunk)) {
+      const rows = await this.#rest<ProfileRow[]>(() => this.#from().select('*').in('id', chunk));
+      for (const row of rows) found.set(String(row.id), row);
+    }
+    return found;
+  }
+
+  async #existingProfileIds(ids: readonly string[]): Promise<Set<string>> {
+    const found = new Set<string>();
+    for (const chunk of chunks(ids, this.#chunk)) {
+      const rows = await this.#rest<{ id: string }[]>(() => this.#from().select('id').in('id', chunk));
+      for (const row of rows) found.add(row.id);
+    }
+    return found;
+  }
+
+  /** One page of the admin API's user list (1-based, newest first). */
+  async #authPage(page: number): Promise<AuthUser[]> {
+    const data = await this.#auth(() => this.#client.auth.admin.listUsers({ page, perPage: AUTH_PAGE_SIZE }));
+    const users = (data as { users?: unknown[] } | null)?.users ?? [];
+    return users.map((user) => normalizeAuthUser(user as Record<string, unknown>));
+  }
+
+  // ---- reads -------------------------------------------------------------------------------
+
+  async getAuthUser(userId: string): Promise<AuthUser | null> {
+    const data = await this.#auth(() => this.#client.auth.admin.getUserById(userId), true);
+    const user = (data as { user?: unknown } | null)?.user;
+    return user ? normalizeAuthUser(user as Record<string, unknown>) : null;
+  }
+
+  async getProfile(userId: string): Promise<ProfileRow | null> {
+    return (await this.#profiles([userId])).get(userId) ?? null;
+  }
+
+  /** The row to send for a user, and the tracked columns it would change in `current`. */
+  #plan(userId: string, values: Record<string, unknown>, current: ProfileRow | null) {
+    const payload: ProfileRow = { id: userId };
+    for (const { column, type } of this.#tracked) payload[column] = toRestValue(values[column], type);
+    const changedFields = this.#tracked
+      .filter(({ column, type }) => current === null ? payload[column] !== null : !sameValue(type, current[column], payload[column]))
+      .map(({ column }) => column);
+    return { payload, changedFields };
+  }
+
+  // Over HTTP a write cannot be tried and rolled back, so `verify` cannot check constraints here.
+  async previewProfile(userId: string, values: Record<string, unknown>): Promise<PreviewOutcome> {
+    const current = await this.getProfile(userId);
+    const { payload, changedFields } = this.#plan(userId, values, current);
+    return { current, expected: { ...(current ?? {}), ...payload }, changedFields };
+  }
+
+  // ---- writes ------------------------------------------------------------------------------
+
+  #audit(context: WriteContext, userId: string, action: string, changedFields: string[]): void {
+    this.#log.info({ audit: { actor: context.actor, userId, action, changedFields, source: context.source } }, 'audit');
+  }
+
+  async upsertProfiles(rows: readonly ProfileValues[], context: WriteContext): Promise<UpsertOutcome[]> {
+    if (rows.length === 0) return [];
+    const currents = await this.#profiles(rows.map((row) => row.userId));
+    const plans = rows.map(({ userId, values }) => ({ userId, current: currents.get(userId) ?? null, ...this.#plan(userId, values, currents.get(userId) ?? null) }));
+    const toWrite = plans.filter((plan) => plan.current === null || plan.changedFields.length > 0);
+    const written = new Map<string, ProfileRow>();
+    const now = new Date().toISOString();
+    for (const chunk of chunks(toWrite, AUTH_PAGE_SIZE)) {
+      const payloads = chunk.map(({ payload }) => (this.#touchUpdatedAt ? { ...payload, updated_at: now } : payload));
+      const result = await this.#rest<ProfileRow[]>(() => this.#from().upsert(payloads, { onConflict: 'id' }).select('*'));
+      for (const row of result) written.set(String(row.id), row);
+    }
+    return plans.map(({ userId, current, changedFields }): UpsertOutcome => {
+      const after = written.get(userId);
+      if (after === undefined) return { userId, action: 'unchanged', before: current, after: current, changedFields: [] };
+      const action = current === null ? 'created' : 'updated';
+      this.#audit(context, userId, action, changedFields);
+      return { userId, action, before: current, after, changedFields };
+    });
+  }
+
+  async retireProfiles(userIds: readonly string[], context: WriteContext): Promise<RetireOutcome[]> {
+    if (userIds.length === 0) return [];
+    const currents = await this.#profiles(userIds);
+    const changed = new Map<string, ProfileRow | null>();
+    for (const chunk of chunks(userIds, this.#chunk)) {
+      if (this.#policy === 'delete') {
+        const rows = await this.#rest<ProfileRow[]>(() => this.#from().delete().in('id', chunk).select('*'));
+        for (const row of rows) changed.set(String(row.id), null);
+      } else if (this.#policy === 'soft') {
+        const now = new Date().toISOString();
+        const set = this.#touchUpdatedAt ? { deleted_at: now, updated_at: now } : { deleted_at: now };
+        const rows = await this.#rest<ProfileRow[]>(() => this.#from().update(set).in('id', chunk).is('deleted_at', null).select('*'));
+        for (const row of rows) changed.set(String(row.id), row);
+      }
+    }
+    return userIds.map((userId): RetireOutcome => {
+      const before = currents.get(userId) ?? null;
+      if (!changed.has(userId)) return { userId, before, after: before, changedFields: [], written: false };
+      const after = changed.get(userId) ?? null;
+      const changedFields = this.#tracked
+        .filter(({ column, type }) => !sameValue(type, before?.[column], after?.[column]))
+        .map(({ column }) => column);
+      this.#audit(context, userId, 'deleted', changedFields);
+      return { userId, before, after, changedFields, written: true };
+    });
+  }
+
+  // ---- scans -------------------------------------------------------------------------------
+
+  /**
+   * Walks the admin API's pages from a position ("page.offset"), checking each page's live users
+   * against the profile table, until `limit` users without a profile are found. Users created
+   * during a scan push older ones to later pages, so they may be met twice, never skipped.
+   */
+  async #scanMissing({ cursor, limit }: Page): Promise<Paged<AuthUser>> {
+    let [page, offset] = decodePosition(cursor);
+    const found: AuthUser[] = [];
+    for (;;) {
+      const users = await this.#authPage(page);
+      const slice = users.slice(offset);
+      const existing = await this.#existingProfileIds(slice.filter((user) => user.deleted_at === null).map((user) => user.id));
+      for (const [index, user] of slice.entries()) {
+        if (user.deleted_at !== null || existing.has(user.id)) continue;
+        found.push(user);
+        if (found.length === limit) {
+          const next = offset + index + 1;
+          if (next < users.length) return { items: found, nextCursor: `${page}.${next}` };
+          return { items: found, nextCursor: users.length < AUTH_PAGE_SIZE ? null : `${page + 1}.0` };
+        }
+      }
+      if (users.length < AUTH_PAGE_SIZE) return { items: found, nextCursor: null };
+      page++;
+      offset = 0;
+    }
+  }
+
+  async listMissingUsers(page: Page): Promise<Paged<MissingUser>> {
+    const { items, nextCursor } = await this.#scanMissing(page);
+    return { items: items.map((user) => ({ id: user.id, email: user.email, createdAt: user.created_at })), nextCursor };
+  }
+
+  missingAuthUsers(page: Page): Promise<Paged<AuthUser>> {
+    return this.#scanMissing(page);
+  }
+
+  /**
+   * Profiles by ascending id (keyset on the profile table), each checked against a Bloom filter
+   * of live auth ids built when the scan starts; the few not in it are confirmed one by one.
+   */
+  async orphanedProfileIds({ cursor, limit }: Page): Promise<Paged<string>> {
+    if (cursor === null || this.#liveIds === undefined) this.#liveIds = await this.#buildLiveIdFilter();
+    if (cursor !== null && !/^[0-9a-f-]{36}$/i.test(cursor)) throw invalidCursor();
+    const liveIds = this.#liveIds;
+    const rows = await this.#rest<{ id: string }[]>(() => {
+      let query = this.#from().select('id').order('id', { ascending: true }).limit(limit + 1);
+      if (cursor !== null) query = query.gt('id', cursor);
+      if (this.#policy === 'soft') query = query.is('deleted_at', null);
+      return query;
+    });
+    const page = rows.slice(0, limit);
+    const orphans: string[] = [];
+    for (const { id } of page) {
+      if (liveIds.mightContain(id)) continue;
+      const user = await this.getAuthUser(id);
+      if (user === null || user.deleted_at !== null) orphans.push(id);
+    }
+    return { items: orphans, nextCursor: rows.length > limit ? page[page.length - 1]!.id : null };
+  }
+
+  async #buildLiveIdFilter(): Promise<BloomFilter> {
+    const first = await this.#auth(() => this.#client.auth.admin.listUsers({ page: 1, perPage: 1 }));
+    const filter = new BloomFilter(Math.max((first as { total?: number } | null)?.total ?? 0, AUTH_PAGE_SIZE));
+    for (let page = 1; ; page++) {
+      const users = await this.#authPage(page);
+      for (const user of users) if (user.deleted_at === null) filter.add(user.id);
+      if (users.length < AUTH_PAGE_SIZE) return filter;
+    }
+  }
+
+  // ---- the service's own state (in this process) -------------------------------------------
+
+  transaction<T>(work: (backend: SyncBackend) => Promise<T>): Promise<T> {
+    return work(this);
+  }
+
+  exclusively<T>(name: string, work: () => Promise<T>) {
+    return this.#state.exclusively(name, work);
+  }
+
+  async claimDelivery(delivery: DeliveryRecord): Promise<boolean> {
+    return this.#state.claimDelivery(delivery.id);
+  }
+
+  async deferSync(userId: string): Promise<void> {
+    this.#state.defer(userId);
+  }
+
+  async takeReadyDeferredSyncs(limit: number): Promise<string[]> {
+    const ready: string[] = [];
+    for (const userId of this.#state.deferredUserIds()) {
+      if (ready.length >= limit) break;
+      if ((await this.getAuthUser(userId)) !== null) {
+        this.#state.undefer(userId);
+        ready.push(userId);
+      }
+    }
+    return ready;
+  }
+
+  async pruneState(olderThanHours: number): Promise<{ deliveries: number; deferred: number }> {
+    return this.#state.prune(olderThanHours);
+  }
+
+  async ping(): Promise<void> {
+    await this.#auth(() => this.#client.auth.admin.listUsers({ page: 1, perPage: 1 }));
+  }
+}
+
+const invalidCursor = () =>
+  new ProblemError('invalid_cursor', 'The cursor was not issued by this service; pass nextCursor as it came.');
+
+/** "page.offset" → [page, offset]; the first page when there is no cursor. */
+function decodePosition(cursor: string | null): [number, number] {
+  if (cursor === null) return [1, 0];
+  const match = /^(\d{1,9})\.(\d{1,4})$/.exec(cursor);
+  if (!match || Number(match[1]) < 1) throw invalidCursor();
+  return [Number(match[1]), Number(match[2])];
+}
