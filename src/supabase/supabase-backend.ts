@@ -68,6 +68,9 @@ interface RestResult<T> {
   status: number;
 }
 
+/** The gateway's 414 for a URL over its limit: long `in.(…)` filters. */
+class UriTooLong extends Error {}
+
 const chunks = <T>(items: readonly T[], size: number): T[][] =>
   Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, (i + 1) * size));
 
@@ -77,7 +80,8 @@ export class SupabaseBackend implements SyncBackend {
   readonly #relation: string;
   readonly #policy: DeletePolicy;
   readonly #log: Log;
-  readonly #chunk: number;
+  /** Ids per lookup; halved for good if the gateway finds the URL too long. */
+  #chunk: number;
   readonly #retry: RetryOptions | undefined;
   readonly #state = new MemoryState();
   readonly #tracked: { column: string; type: string }[];
@@ -123,6 +127,7 @@ export class SupabaseBackend implements SyncBackend {
       const { data, error, status } = await call();
       if (error === null) return data as T;
       if (status === 401 || status === 403) throw keyRefused(status, error.message);
+      if (status === 414 || status === 431) throw new UriTooLong(error.message);
       if (isRetryableStatus(status)) throw new RetryableError(`PostgREST answered ${status}: ${error.message}`);
       throw profileWriteProblem(error) ?? new Error(`PostgREST answered ${status}: ${error.code ?? ''} ${error.message}`);
     }, this.#retry);
@@ -132,22 +137,32 @@ export class SupabaseBackend implements SyncBackend {
     return this.#client.schema(this.#schema).from(this.#relation);
   }
 
-  async #profiles(ids: readonly string[]): Promise<Map<string, ProfileRow>> {
-    const found = new Map<string, ProfileRow>();
-    for (const chunk of chunks(ids, this.#chunk)) {
-      const rows = await this.#rest<ProfileRow[]>(() => this.#from().select('*').in('id', chunk));
-      for (const row of rows) found.set(String(row.id), row);
+  /**
+   * Profile rows for many ids, `#chunk` ids a request. A gateway that refuses the URL as too long
+   * (414) makes the chunk half as large, for this lookup and every later one.
+   */
+  async #lookup(ids: readonly string[], columns: '*' | 'id'): Promise<ProfileRow[]> {
+    const rows: ProfileRow[] = [];
+    for (let start = 0; start < ids.length; ) {
+      const chunk = ids.slice(start, start + this.#chunk);
+      try {
+        rows.push(...(await this.#rest<ProfileRow[]>(() => this.#from().select(columns as '*').in('id', chunk))));
+        start += chunk.length;
+      } catch (error) {
+        if (!(error instanceof UriTooLong) || this.#chunk === 1) throw error;
+        this.#chunk = Math.max(1, Math.floor(this.#chunk / 2));
+        this.#log.warn({ idChunkSize: this.#chunk }, 'the Supabase gateway refused a long URL; looking profiles up in smaller chunks');
+      }
     }
-    return found;
+    return rows;
+  }
+
+  async #profiles(ids: readonly string[]): Promise<Map<string, ProfileRow>> {
+    return new Map((await this.#lookup(ids, '*')).map((row) => [String(row.id), row]));
   }
 
   async #existingProfileIds(ids: readonly string[]): Promise<Set<string>> {
-    const found = new Set<string>();
-    for (const chunk of chunks(ids, this.#chunk)) {
-      const rows = await this.#rest<{ id: string }[]>(() => this.#from().select('id').in('id', chunk));
-      for (const row of rows) found.add(row.id);
-    }
-    return found;
+    return new Set((await this.#lookup(ids, 'id')).map((row) => String(row.id)));
   }
 
   /** One page of the admin API's user list (1-based, newest first). */

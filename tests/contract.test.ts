@@ -1,0 +1,130 @@
+/**
+ * The contract every back end keeps: the same requests give the same answers and leave the same
+ * profile table, whether the service reads auth.users through SQL (embedded PGlite, PostgreSQL)
+ * or through the Supabase APIs (supabase-js against the stand-in). Run it on each:
+ *   npm test                      (SQL back end on PGlite)
+ *   npm run test:pg               (SQL back end on PostgreSQL)
+ *   npm run test:supabase         (Supabase API back end, stand-in on PostgreSQL)
+ */
+import { randomUUID } from 'node:crypto';
+import request from 'supertest';
+import { describe, expect, it } from 'vitest';
+import { auth } from './helpers/app.ts';
+import { onSupabase, useBackendApp } from './helpers/backends.ts';
+import { count, insertAuthUser, profileOf, updateAuthUser } from './helpers/users.ts';
+
+const backendName = onSupabase ? 'Supabase API' : 'SQL';
+
+describe(`contract (${backendName} back end): one user`, () => {
+  const ctx = useBackendApp();
+
+  it('creates, then leaves unchanged, then updates a profile', async () => {
+    const id = await insertAuthUser(ctx.db.sql, {
+      email: 'contract@example.com',
+      user_metadata: { name: 'Contract', organization_id: '7e57d004-2b97-0e7a-b45f-5387367791cd' },
+      app_metadata: { role: 'editor' },
+    });
+    const created = await request(ctx.url).post(`/sync/${id}`).set(auth).expect(200);
+    expect(created.body).toMatchObject({
+      action: 'created',
+      profile: { id, email: 'contract@example.com', full_name: 'Contract', role: 'editor', organization_id: '7e57d004-2b97-0e7a-b45f-5387367791cd' },
+    });
+    expect((await request(ctx.url).post(`/sync/${id}`).set(auth).expect(200)).body).toMatchObject({ action: 'unchanged', changes: [] });
+
+    await updateAuthUser(ctx.db.sql, id, { email: 'renamed@example.com' });
+    const updated = await request(ctx.url).post(`/sync/${id}`).set(auth).expect(200);
+    expect(updated.body).toMatchObject({ action: 'updated', changes: [{ field: 'email', from: 'contract@example.com', to: 'renamed@example.com' }] });
+    expect(await profileOf(ctx.db.sql, id)).toMatchObject({ email: 'renamed@example.com', full_name: 'Contract' });
+  });
+
+  it('a dry run reports and writes nothing', async () => {
+    const id = await insertAuthUser(ctx.db.sql, { email: 'dry-contract@example.com' });
+    const dry = await request(ctx.url).post(`/sync/${id}?dryRun=true`).set(auth).expect(200);
+    expect(dry.body).toMatchObject({ action: 'created', dryRun: true, changes: [{ field: 'email', from: null, to: 'dry-contract@example.com' }] });
+    expect(await profileOf(ctx.db.sql, id)).toBeNull();
+  });
+
+  it('hard- and soft-deleted users are deleted; a user in neither place is 404', async () => {
+    const hard = await insertAuthUser(ctx.db.sql);
+    const soft = await insertAuthUser(ctx.db.sql);
+    for (const id of [hard, soft]) await request(ctx.url).post(`/sync/${id}`).set(auth).expect(200);
+    await ctx.db.sql.query('DELETE FROM auth.users WHERE id = $1', [hard]);
+    await ctx.db.sql.query('UPDATE auth.users SET deleted_at = now(), email = NULL WHERE id = $1', [soft]);
+
+    for (const id of [hard, soft]) {
+      expect((await request(ctx.url).post(`/sync/${id}`).set(auth).expect(200)).body.action).toBe('deleted');
+      expect(await profileOf(ctx.db.sql, id)).toBeNull();
+    }
+    expect((await request(ctx.url).post(`/sync/${randomUUID()}`).set(auth).expect(404)).body.code).toBe('user_not_found');
+  });
+
+  it('compares states the same way', async () => {
+    const id = await insertAuthUser(ctx.db.sql, { email: 'state@example.com' });
+    const state = async () => (await request(ctx.url).get(`/users/${id}`).set(auth).expect(200)).body.state as string;
+    expect(await state()).toBe('missing');
+    await request(ctx.url).post(`/sync/${id}`).set(auth).expect(200);
+    expect(await state()).toBe('in_sync');
+    await updateAuthUser(ctx.db.sql, id, { user_metadata: { full_name: 'Changed' } });
+    expect(await state()).toBe('stale');
+    expect((await request(ctx.url).get(`/users/${randomUUID()}`).set(auth).expect(200)).body.state).toBe('not_found');
+  });
+
+  it('a value the column cannot hold is 422 profile_rejected, and nothing is written', async () => {
+    const id = await insertAuthUser(ctx.db.sql, { user_metadata: { organization_id: 'not-a-uuid' } });
+    const res = await request(ctx.url).post(`/sync/${id}`).set(auth).expect(422);
+    expect(res.body.code).toBe('profile_rejected');
+    expect(await profileOf(ctx.db.sql, id)).toBeNull();
+  });
+
+  it('a Database Webhook syncs the user it names, once', async () => {
+    const id = await insertAuthUser(ctx.db.sql, { email: 'hooked-contract@example.com' });
+    const body = JSON.stringify({ type: 'INSERT', table: 'users', schema: 'auth', record: { id }, old_record: null });
+    const send = () => request(ctx.url).post('/webhooks/supabase').set(auth).set('content-type', 'application/json').send(body);
+    expect((await send().expect(200)).body).toMatchObject({ outcome: 'synced', action: 'created' });
+    expect((await send().expect(200)).body).toMatchObject({ outcome: 'duplicate' });
+  });
+});
+
+describe(`contract (${backendName} back end): 10,500 users, 1,234 without a profile`, () => {
+  const TOTAL = 10_500;
+  const MISSING = 1_234;
+  const ctx = useBackendApp({ env: { RECONCILE_BATCH_SIZE: '1000' } });
+
+  it('GET /users/missing finds each of them exactly once, and the reconcile fixes them all', async () => {
+    await ctx.db.sql.query(
+      `INSERT INTO auth.users (instance_id, id, aud, role, email, raw_user_meta_data, raw_app_meta_data, created_at, updated_at)
+       SELECT '00000000-0000-0000-0000-000000000000', gen_random_uuid(), 'authenticated', 'authenticated', 'many-' || n || '@example.com',
+              jsonb_build_object('full_name', 'Many ' || n), '{}', now() - n * interval '1 second', now()
+         FROM generate_series(1, $1::int) AS n`,
+      [TOTAL],
+    );
+    await ctx.db.sql.query(
+      `INSERT INTO public.users (id, email) SELECT id, email FROM auth.users ORDER BY md5(id::text) LIMIT $1`,
+      [TOTAL - MISSING],
+    );
+    const expected = await ctx.db.sql.query<{ id: string }>(
+      'SELECT u.id::text AS id FROM auth.users u WHERE NOT EXISTS (SELECT 1 FROM public.users p WHERE p.id = u.id)',
+    );
+    expect(expected).toHaveLength(MISSING);
+
+    const listAll = async () => {
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      do {
+        const query: Record<string, string | number> = cursor === null ? { limit: 1000 } : { limit: 1000, cursor };
+        const res = await request(ctx.url).get('/users/missing').query(query).set(auth).expect(200);
+        seen.push(...res.body.users.map((user: { id: string }) => user.id));
+        cursor = res.body.nextCursor;
+      } while (cursor !== null);
+      return seen;
+    };
+    const seen = await listAll();
+    expect(seen).toHaveLength(MISSING);
+    expect(new Set(seen)).toEqual(new Set(expected.map((row) => row.id)));
+
+    const report = await ctx.t.app.sync.reconciler.runOnce();
+    expect(report).toMatchObject({ actions: { created: MISSING }, failed: 0 });
+    expect(await count(ctx.db.sql, 'SELECT 1 FROM public.users')).toBe(TOTAL);
+    expect(await listAll()).toEqual([]);
+  });
+});
