@@ -76,6 +76,22 @@ describe(`contract (${backendName} back end): one user`, () => {
     expect(await profileOf(ctx.db.sql, id)).toBeNull();
   });
 
+  it('the reconcile applies the delete policy to orphaned profiles, and only to them', async () => {
+    const orphan = randomUUID();
+    await ctx.db.sql.query(`INSERT INTO public.users (id, email) VALUES ($1, 'orphan-contract@example.com')`, [orphan]);
+    const softDeleted = await insertAuthUser(ctx.db.sql);
+    await ctx.db.sql.query('INSERT INTO public.users (id) VALUES ($1)', [softDeleted]);
+    await ctx.db.sql.query('UPDATE auth.users SET deleted_at = now() WHERE id = $1', [softDeleted]);
+    const live = await insertAuthUser(ctx.db.sql);
+    await request(ctx.url).post(`/sync/${live}`).set(auth).expect(200);
+
+    const report = await ctx.t.app.sync.reconciler.runOnce();
+    expect(report?.actions.deleted).toBeGreaterThanOrEqual(2);
+    expect(await profileOf(ctx.db.sql, orphan)).toBeNull();
+    expect(await profileOf(ctx.db.sql, softDeleted)).toBeNull();
+    expect(await profileOf(ctx.db.sql, live)).not.toBeNull();
+  });
+
   it('a Database Webhook syncs the user it names, once', async () => {
     const id = await insertAuthUser(ctx.db.sql, { email: 'hooked-contract@example.com' });
     const body = JSON.stringify({ type: 'INSERT', table: 'users', schema: 'auth', record: { id }, old_record: null });
