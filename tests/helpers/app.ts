@@ -59,32 +59,44 @@ export interface AppContext {
 }
 
 /**
+ * Runs `open` before the enclosing `describe`'s tests and closes what it opened after them
+ * (the app, anything else it returns a `close` for, then the database).
+ */
+export function useAppContext(
+  open: () => Promise<{ db: TestDatabase; t: TestApp; close?: () => Promise<void> }>,
+): AppContext {
+  let opened: Awaited<ReturnType<typeof open>> | undefined;
+  beforeAll(async () => {
+    opened = await open();
+  });
+  afterAll(async () => {
+    await opened?.t.close();
+    await opened?.close?.();
+    await opened?.db.close();
+  });
+  return {
+    get db() {
+      return opened!.db;
+    },
+    get t() {
+      return opened!.t;
+    },
+    get url() {
+      return opened!.t.url;
+    },
+  };
+}
+
+/**
  * Gives the enclosing `describe` a fresh test database and an app on it, built before its tests
  * and closed after them. `prepare` fills the database before the app starts.
  */
 export function useTestApp(
   options: { db?: TestDatabaseOptions; env?: Record<string, string>; prepare?: (db: TestDatabase) => Promise<void> } = {},
 ): AppContext {
-  let db: TestDatabase | undefined;
-  let t: TestApp | undefined;
-  beforeAll(async () => {
-    db = await createTestDatabase(options.db);
+  return useAppContext(async () => {
+    const db = await createTestDatabase(options.db);
     await options.prepare?.(db);
-    t = await startApp(db, options.env);
+    return { db, t: await startApp(db, options.env) };
   });
-  afterAll(async () => {
-    await t?.close();
-    await db?.close();
-  });
-  return {
-    get db() {
-      return db!;
-    },
-    get t() {
-      return t!;
-    },
-    get url() {
-      return t!.url;
-    },
-  };
 }

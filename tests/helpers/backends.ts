@@ -4,21 +4,12 @@
  * through the real supabase-js client to a local stand-in of Supabase's HTTP APIs that is
  * backed by the same test database.
  */
-import { afterAll, beforeAll } from 'vitest';
 import { startSupabaseStandIn, type SupabaseStandIn } from '../supabase-stand-in/index.ts';
-import { startApp, type TestApp } from './app.ts';
+import { startApp, useAppContext, type AppContext, type TestApp } from './app.ts';
 import { createTestDatabase, type TestDatabase, type TestDatabaseOptions } from './database.ts';
 
 export const onSupabase = process.env.TEST_BACKEND === 'supabase';
 export const SERVICE_ROLE_KEY = 'stand-in-service-role-key-0123456789abcdefghij';
-
-export interface BackendContext {
-  db: TestDatabase;
-  t: TestApp;
-  url: string;
-  /** The Supabase stand-in, when the back end under test is the Supabase API one. */
-  standIn: SupabaseStandIn | undefined;
-}
 
 export async function startBackendApp(
   db: TestDatabase,
@@ -36,31 +27,10 @@ export async function startBackendApp(
 }
 
 /** A fresh database and an app on the back end under test, for the enclosing `describe`. */
-export function useBackendApp(options: { db?: TestDatabaseOptions; env?: Record<string, string> } = {}): BackendContext {
-  let db: TestDatabase | undefined;
-  let t: TestApp | undefined;
-  let standIn: SupabaseStandIn | undefined;
-  beforeAll(async () => {
-    db = await createTestDatabase(options.db);
-    ({ t, standIn } = await startBackendApp(db, options.env));
+export function useBackendApp(options: { db?: TestDatabaseOptions; env?: Record<string, string> } = {}): AppContext {
+  return useAppContext(async () => {
+    const db = await createTestDatabase(options.db);
+    const { t, standIn } = await startBackendApp(db, options.env);
+    return { db, t, close: async () => standIn?.close() };
   });
-  afterAll(async () => {
-    await t?.close();
-    await standIn?.close();
-    await db?.close();
-  });
-  return {
-    get db() {
-      return db!;
-    },
-    get t() {
-      return t!;
-    },
-    get url() {
-      return t!.url;
-    },
-    get standIn() {
-      return standIn;
-    },
-  };
 }
