@@ -47,7 +47,7 @@ const webhookRoutes: FastifyPluginAsyncZod<WebhookRouteOptions> = async (app, { 
   // checked once the body is in, but before the body's shape is (unsigned junk gets a 401).
   app.addHook('onRequest', async (request, reply) => {
     if (request.headers.authorization !== undefined) {
-      authenticateServiceToken(tokens, request, reply, 'webhook');
+      await authenticateServiceToken(tokens, request, reply, 'webhook');
     } else if (signatureHeaders(request.headers) === undefined) {
       throw new ProblemError(
         'unauthorized',

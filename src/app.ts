@@ -12,10 +12,12 @@ import {
 // Imported, not read from disk, so the build copies it into dist/ beside the code that needs it.
 import packageJson from '../package.json' with { type: 'json' };
 import healthRoutes from '../routes/health.ts';
+import syncMeRoutes from '../routes/sync-me.ts';
 import syncRoutes from '../routes/sync.ts';
 import userRoutes from '../routes/users.ts';
 import webhookRoutes from '../routes/webhooks.ts';
 import { requireServiceToken } from './auth/require-service-token.ts';
+import { UserTokenVerifier } from './auth/user-tokens.ts';
 import type { Config, BackendMode } from './config/config.ts';
 import type { SqlClient } from './db/sql-client.ts';
 import { errorHandler, notFoundHandler } from './http/error-handler.ts';
@@ -100,8 +102,10 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
 
   await registerOpenApi(app, packageJson.version);
   await app.register(healthRoutes);
+  const userTokens = new UserTokenVerifier(config.userTokens);
+  await app.register(syncMeRoutes, { verifier: userTokens, syncAnonymous: config.userTokens.syncAnonymous });
   await app.register(async (serviceScope) => {
-    serviceScope.addHook('onRequest', requireServiceToken(config.serviceTokens ?? []));
+    serviceScope.addHook('onRequest', requireServiceToken(config.serviceTokens ?? [], userTokens));
     await serviceScope.register(syncRoutes);
     await serviceScope.register(userRoutes);
   });

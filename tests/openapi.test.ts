@@ -33,6 +33,7 @@ describe('the OpenAPI document', () => {
     expect(Object.keys(paths).sort()).toEqual([
       '/health',
       '/ready',
+      '/sync/me',
       '/sync/{userId}',
       '/users/missing',
       '/users/{userId}',
@@ -41,6 +42,7 @@ describe('the OpenAPI document', () => {
     for (const [path, operations] of Object.entries(paths)) {
       for (const operation of Object.values(operations)) {
         if (path === '/webhooks/supabase') expect(operation.security).toEqual([{ serviceToken: [] }, { webhookSignature: [] }]);
+        else if (path === '/sync/me') expect(operation.security).toEqual([{ userAccessToken: [] }]);
         else if (!['/health', '/ready'].includes(path)) expect(operation.security).toEqual([{ serviceToken: [] }]);
         for (const [status, response] of Object.entries(operation.responses)) {
           const type = Number(status) >= 400 ? 'application/problem+json' : 'application/json';

@@ -6,9 +6,10 @@
 import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import { ProblemError } from '../errors/problems.ts';
 import { matchServiceToken, type Scope, type ServiceToken } from './service-tokens.ts';
+import type { UserTokenVerifier } from './user-tokens.ts';
 
 export interface Caller {
-  kind: 'service' | 'webhook-signature';
+  kind: 'service' | 'webhook-signature' | 'user';
   name: string;
 }
 
@@ -39,15 +40,31 @@ export function bearerToken(request: FastifyRequest): string {
   return match[1]!;
 }
 
-/** Checks a bearer token against SERVICE_TOKENS and the scope `needed`; names the caller. */
-export function authenticateServiceToken(
+/**
+ * Checks a bearer token against SERVICE_TOKENS and the scope `needed`; names the caller. A valid
+ * user access token here is a 403, not a 401: it is a real credential, for `POST /sync/me` only.
+ */
+export async function authenticateServiceToken(
   tokens: readonly ServiceToken[],
   request: FastifyRequest,
   reply: FastifyReply,
   needed: Scope,
-): void {
-  const token = matchServiceToken(tokens, bearerToken(request));
-  if (token === undefined) throw new ProblemError('unauthorized', 'The token is not a valid service token.');
+  userTokens?: UserTokenVerifier,
+): Promise<void> {
+  const presented = bearerToken(request);
+  const token = matchServiceToken(tokens, presented);
+  if (token === undefined) {
+    if (userTokens?.configured && presented.split('.').length === 3) {
+      const isUserToken = await userTokens.verify(presented).then(
+        () => true,
+        () => false,
+      );
+      if (isUserToken) {
+        throw new ProblemError('forbidden', 'A user access token may call POST /sync/me only; this route needs a service token.');
+      }
+    }
+    throw new ProblemError('unauthorized', 'The token is not a valid service token.');
+  }
   if (!token.scopes.includes(needed)) {
     throw new ProblemError('forbidden', `The token "${token.name}" lacks the "${needed}" scope this route needs.`, {
       extensions: { requiredScope: needed },
@@ -61,10 +78,10 @@ export function authenticateServiceToken(
 }
 
 /** The guard of the service-token routes: each declares its scope in `config.scope`. */
-export function requireServiceToken(tokens: readonly ServiceToken[]): onRequestAsyncHookHandler {
+export function requireServiceToken(tokens: readonly ServiceToken[], userTokens?: UserTokenVerifier): onRequestAsyncHookHandler {
   return async (request, reply) => {
     const scope = request.routeOptions.config.scope;
     if (scope === undefined) throw new Error(`route ${request.routeOptions.url} declares no scope`);
-    authenticateServiceToken(tokens, request, reply, scope);
+    await authenticateServiceToken(tokens, request, reply, scope, userTokens);
   };
 }

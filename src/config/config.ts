@@ -66,6 +66,15 @@ const envSchema = z.object({
   SUPABASE_SERVICE_ROLE_KEY: optionalString,
   SUPABASE_SECRET_KEY: optionalString,
   SUPABASE_ID_CHUNK_SIZE: integer(200, 1, 1000),
+  SUPABASE_JWT_SECRET: optionalString.refine(
+    (value) => value === undefined || value.length >= 32,
+    'expected the project\'s JWT secret (Settings → API), at least 32 characters',
+  ),
+  SUPABASE_JWKS_URL: optionalString.refine(
+    (value) => value === undefined || /^https?:\/\/[^\s]+$/.test(value),
+    'expected an http(s) URL of a JWKS',
+  ),
+  SYNC_ANONYMOUS_USERS: booleanFlag(false),
 
   PROFILE_TABLE: optionalString
     .transform((value) => value ?? 'public.users')
@@ -135,6 +144,14 @@ export interface Config {
   /** Undefined only in embedded mode, where the server generates an admin token at start. */
   serviceTokens?: Env['SERVICE_TOKENS'];
   webhooks: { secrets: Env['WEBHOOK_SECRET']; bodyLimit: number; retentionHours: number };
+  /** How `POST /sync/me` checks a user's Supabase access token. */
+  userTokens: {
+    hsSecret?: string | undefined;
+    jwksUrl?: string | undefined;
+    /** `<SUPABASE_URL>/auth/v1`, checked against `iss` when the project URL is known. */
+    issuer?: string | undefined;
+    syncAnonymous: boolean;
+  };
   reconcile: { intervalSeconds: number; batchSize: number; deferredIntervalSeconds: number };
 }
 
@@ -184,6 +201,14 @@ export function loadConfig(source: NodeJS.ProcessEnv | Record<string, string | u
       secrets: env.WEBHOOK_SECRET,
       bodyLimit: env.WEBHOOK_BODY_LIMIT,
       retentionHours: env.WEBHOOK_RETENTION_HOURS,
+    },
+    userTokens: {
+      hsSecret: env.SUPABASE_JWT_SECRET,
+      jwksUrl:
+        env.SUPABASE_JWKS_URL ??
+        (env.SUPABASE_URL ? new URL('/auth/v1/.well-known/jwks.json', env.SUPABASE_URL).toString() : undefined),
+      issuer: env.SUPABASE_URL ? new URL('/auth/v1', env.SUPABASE_URL).toString() : undefined,
+      syncAnonymous: env.SYNC_ANONYMOUS_USERS,
     },
     reconcile: {
       intervalSeconds: env.RECONCILE_INTERVAL_SECONDS,

@@ -13,6 +13,8 @@ export const problemCatalogue = {
   invalid_user_id: { status: 400, title: 'The user id is not a UUID' },
   invalid_cursor: { status: 400, title: 'The cursor is not one this service issued' },
   unauthorized: { status: 401, title: 'Missing or invalid credentials' },
+  token_expired: { status: 401, title: 'The access token has expired' },
+  invalid_token: { status: 401, title: 'The access token is not valid' },
   webhook_signature_invalid: { status: 401, title: 'The webhook signature is missing or does not match' },
   webhook_timestamp_invalid: { status: 401, title: 'The webhook timestamp is more than 5 minutes off' },
   forbidden: { status: 403, title: 'Not allowed' },

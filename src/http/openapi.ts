@@ -10,6 +10,7 @@ import { problemCatalogue } from '../errors/problems.ts';
 
 export const SERVICE_TOKEN_SCHEME = 'serviceToken';
 export const WEBHOOK_SIGNATURE_SCHEME = 'webhookSignature';
+export const USER_TOKEN_SCHEME = 'userAccessToken';
 
 const codesTable = Object.entries(problemCatalogue)
   .map(([code, { status, title }]) => `| \`${code}\` | ${status} | ${title} |`)
@@ -68,6 +69,12 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
             type: 'http',
             scheme: 'bearer',
             description: 'A service token from SERVICE_TOKENS (name:token pairs); send the token part.',
+          },
+          [USER_TOKEN_SCHEME]: {
+            type: 'http',
+            scheme: 'bearer',
+            bearerFormat: 'JWT',
+            description: 'The signed-in user\'s Supabase access token (session.access_token), for POST /sync/me.',
           },
           [WEBHOOK_SIGNATURE_SCHEME]: {
             type: 'apiKey',
