@@ -15,6 +15,7 @@ const healthRoutes: FastifyPluginAsyncZod = async (app) => {
       response: { 200: okResponse('The process is up.', Health) },
     },
     logLevel: 'warn',
+    config: { rateLimit: false },
     handler: () => ({ status: 'ok' as const }),
   });
 
@@ -28,6 +29,7 @@ const healthRoutes: FastifyPluginAsyncZod = async (app) => {
         503: problemResponse('The database does not answer.') },
     },
     logLevel: 'warn',
+    config: { rateLimit: false },
     handler: async () => {
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {

@@ -65,6 +65,9 @@ const webhookRoutes: FastifyPluginAsyncZod<WebhookRouteOptions> = async (app, { 
 
   app.post('/webhooks/supabase', {
     bodyLimit,
+    // Never rate-limited: pg_net does not retry, and Supabase Auth fails a signup it cannot
+    // deliver within 5 s. Senders are authenticated; a flood is the sender's to throttle.
+    config: { rateLimit: false },
     schema: {
       tags: ['webhooks'],
       summary: 'Receive a Supabase Database Webhook or Auth Hook',

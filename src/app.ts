@@ -21,6 +21,7 @@ import { UserTokenVerifier } from './auth/user-tokens.ts';
 import type { Config, BackendMode } from './config/config.ts';
 import type { SqlClient } from './db/sql-client.ts';
 import { errorHandler, notFoundHandler } from './http/error-handler.ts';
+import { registerEdge } from './http/edge.ts';
 import { registerOpenApi } from './http/openapi.ts';
 import { loggerOptions, requestId } from './logging.ts';
 import { openSyncRuntime } from './open-engine.ts';
@@ -100,6 +101,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     await runtime.close();
   });
 
+  await registerEdge(app, config.http);
   await registerOpenApi(app, packageJson.version);
   await app.register(healthRoutes);
   const userTokens = new UserTokenVerifier(config.userTokens);

@@ -76,6 +76,25 @@ const envSchema = z.object({
   ),
   SYNC_ANONYMOUS_USERS: booleanFlag(false),
 
+  CORS_ORIGINS: optionalString.transform((value, ctx) => {
+    const origins = (value ?? '').split(',').map((origin) => origin.trim()).filter((origin) => origin !== '');
+    for (const origin of origins) {
+      let parsed: URL | undefined;
+      try {
+        parsed = new URL(origin);
+      } catch {
+        parsed = undefined;
+      }
+      if (parsed === undefined || parsed.origin !== origin) {
+        ctx.addIssue({ code: 'custom', message: `"${origin}" is not an origin such as https://app.example.com (scheme, host, port; no path)` });
+        return z.NEVER;
+      }
+    }
+    return origins;
+  }),
+  RATE_LIMIT_MAX: integer(600, 0, 1_000_000),
+  RATE_LIMIT_WINDOW_SECONDS: integer(60, 1, 86_400),
+
   PROFILE_TABLE: optionalString
     .transform((value) => value ?? 'public.users')
     .refine((value) => QUALIFIED_NAME.test(value), 'expected a table name such as public.users or public.profiles'),
@@ -153,6 +172,13 @@ export interface Config {
     syncAnonymous: boolean;
   };
   reconcile: { intervalSeconds: number; batchSize: number; deferredIntervalSeconds: number };
+  http: {
+    /** Browser origins allowed to call the API (besides the service's own, for Swagger UI). */
+    corsOrigins: string[];
+    /** Requests per caller per window; 0 turns rate limiting off. */
+    rateLimitMax: number;
+    rateLimitWindowSeconds: number;
+  };
 }
 
 /** Chooses the back end as DESIGN.md lays out: DATABASE_URL wins, then a Supabase key, else embedded. */
@@ -209,6 +235,11 @@ export function loadConfig(source: NodeJS.ProcessEnv | Record<string, string | u
         (env.SUPABASE_URL ? new URL('/auth/v1/.well-known/jwks.json', env.SUPABASE_URL).toString() : undefined),
       issuer: env.SUPABASE_URL ? new URL('/auth/v1', env.SUPABASE_URL).toString() : undefined,
       syncAnonymous: env.SYNC_ANONYMOUS_USERS,
+    },
+    http: {
+      corsOrigins: env.CORS_ORIGINS,
+      rateLimitMax: env.RATE_LIMIT_MAX,
+      rateLimitWindowSeconds: env.RATE_LIMIT_WINDOW_SECONDS,
     },
     reconcile: {
       intervalSeconds: env.RECONCILE_INTERVAL_SECONDS,

@@ -1,0 +1,67 @@
+/**
+ * What every request passes on its way in: CORS for the configured frontends, security headers,
+ * and a rate limit per caller.
+ */
+import fastifyCors from '@fastify/cors';
+import fastifyHelmet from '@fastify/helmet';
+import fastifyRateLimit from '@fastify/rate-limit';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Config } from '../config/config.ts';
+import { ProblemError } from '../errors/problems.ts';
+
+/** Whether `origin` is the service's own (Swagger UI at /docs sends its Origin on POSTs). */
+function isSameOrigin(origin: string, request: FastifyRequest): boolean {
+  try {
+    return new URL(origin).host === request.headers.host;
+  } catch {
+    return false;
+  }
+}
+
+export async function registerEdge(app: FastifyInstance, http: Config['http']): Promise<void> {
+  const allowed = new Set(http.corsOrigins);
+  // A browser request from an origin not in CORS_ORIGINS is refused outright (403 problem), not
+  // just left without CORS headers: the caller sees why, and nothing runs on its behalf.
+  await app.register(fastifyCors, () => (request: FastifyRequest, callback: (error: Error | null, options?: object) => void) => {
+    const origin = request.headers.origin;
+    if (origin === undefined || allowed.has(origin) || isSameOrigin(origin, request)) {
+      callback(null, {
+        origin: origin !== undefined && allowed.has(origin) ? origin : false,
+        methods: ['GET', 'POST'],
+        allowedHeaders: ['Authorization', 'Content-Type', 'X-Request-Id'],
+        exposedHeaders: ['X-Request-Id', 'Retry-After'],
+        maxAge: 600,
+      });
+      return;
+    }
+    callback(new ProblemError('forbidden', `The origin ${origin} is not allowed (CORS_ORIGINS).`));
+  });
+
+  await app.register(fastifyHelmet, {
+    // Swagger UI loads its own script and styles from /docs; nothing inline, nothing remote.
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        imgSrc: ["'self'", 'data:'],
+        connectSrc: ["'self'"],
+      },
+    },
+  });
+
+  if (http.rateLimitMax > 0) {
+    await app.register(fastifyRateLimit, {
+      max: http.rateLimitMax,
+      timeWindow: http.rateLimitWindowSeconds * 1000,
+      // After authentication, so a caller is counted by who it is (a token's name, a user id)
+      // rather than by an address a load balancer may share among many.
+      hook: 'preHandler',
+      keyGenerator: (request) => (request.caller ? `${request.caller.kind}:${request.caller.name}` : `ip:${request.ip}`),
+      errorResponseBuilder: (_request, context) =>
+        new ProblemError('rate_limited', `More than ${context.max} requests in ${http.rateLimitWindowSeconds} s; retry in ${context.after}.`, {
+          retryAfter: Math.max(1, Math.ceil(context.ttl / 1000)),
+        }),
+    });
+  }
+}

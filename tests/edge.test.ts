@@ -1,0 +1,75 @@
+/** CORS for the configured frontends, security headers, and rate limits per caller. */
+import { randomUUID } from 'node:crypto';
+import request from 'supertest';
+import { describe, expect, it } from 'vitest';
+import { ADMIN_TOKEN, auth, OTHER_TOKEN, useTestApp } from './helpers/app.ts';
+
+const FRONTEND = 'https://app.example.com';
+
+describe('CORS and security headers', () => {
+  const ctx = useTestApp({ env: { CORS_ORIGINS: `${FRONTEND}, https://admin.example.com` } });
+
+  const preflight = (origin: string) =>
+    request(ctx.url)
+      .options('/sync/me')
+      .set('Origin', origin)
+      .set('Access-Control-Request-Method', 'POST')
+      .set('Access-Control-Request-Headers', 'authorization,content-type');
+
+  it('a preflight from an allowed origin passes', async () => {
+    const res = await preflight(FRONTEND);
+    expect(res.status).toBe(204);
+    expect(res.headers['access-control-allow-origin']).toBe(FRONTEND);
+    expect(res.headers['access-control-allow-methods']).toContain('POST');
+    expect(res.headers['access-control-allow-headers']?.toLowerCase()).toContain('authorization');
+  });
+
+  it('a preflight, or a request, from another origin is refused with a problem', async () => {
+    const res = await preflight('https://evil.example.net');
+    expect(res.status).toBe(403);
+    expect(res.headers['access-control-allow-origin']).toBeUndefined();
+    expect(res.body).toMatchObject({ code: 'forbidden', detail: expect.stringContaining('https://evil.example.net') });
+    const direct = await request(ctx.url).post(`/sync/${randomUUID()}`).set(auth).set('Origin', 'https://evil.example.net');
+    expect(direct.status).toBe(403);
+  });
+
+  it("the service's own origin (Swagger UI) and callers without an Origin work", async () => {
+    const own = new URL(ctx.url).origin;
+    await request(ctx.url).get('/users/missing').set(auth).set('Origin', own).expect(200);
+    await request(ctx.url).get('/users/missing').set(auth).expect(200);
+  });
+
+  it('sends security headers', async () => {
+    const res = await request(ctx.url).get('/health').expect(200);
+    expect(res.headers['x-content-type-options']).toBe('nosniff');
+    expect(res.headers['content-security-policy']).toContain("default-src 'self'");
+    expect(res.headers['strict-transport-security']).toBeDefined();
+  });
+});
+
+describe('rate limits', () => {
+  const ctx = useTestApp({ env: { RATE_LIMIT_MAX: '3', RATE_LIMIT_WINDOW_SECONDS: '60' } });
+
+  it('a caller over its limit gets 429 problem+json with Retry-After; other callers are not held back', async () => {
+    for (let i = 0; i < 3; i++) await request(ctx.url).get('/users/missing').set(auth).expect(200);
+    const limited = await request(ctx.url).get('/users/missing').set(auth);
+    expect(limited.status).toBe(429);
+    expect(limited.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(limited.body.code).toBe('rate_limited');
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+
+    // Counted per token name, not per address: the other token still has its own budget.
+    await request(ctx.url).get('/users/missing').set('Authorization', `Bearer ${OTHER_TOKEN}`).expect(200);
+    // Probes and webhooks are never limited.
+    for (let i = 0; i < 5; i++) await request(ctx.url).get('/health').expect(200);
+    const webhook = JSON.stringify({ type: 'INSERT', table: 'orders', schema: 'public', record: { id: 1 }, old_record: null });
+    for (let i = 0; i < 5; i++) {
+      await request(ctx.url)
+        .post('/webhooks/supabase')
+        .set('Authorization', `Bearer ${ADMIN_TOKEN}`)
+        .set('content-type', 'application/json')
+        .send(webhook)
+        .expect(200);
+    }
+  });
+});
