@@ -12,6 +12,7 @@ import {
 // Imported, not read from disk, so the build copies it into dist/ beside the code that needs it.
 import packageJson from '../package.json' with { type: 'json' };
 import healthRoutes from '../routes/health.ts';
+import metricsRoutes from '../routes/metrics.ts';
 import syncMeRoutes from '../routes/sync-me.ts';
 import syncRoutes from '../routes/sync.ts';
 import userRoutes from '../routes/users.ts';
@@ -24,6 +25,7 @@ import { errorHandler, notFoundHandler } from './http/error-handler.ts';
 import { registerEdge } from './http/edge.ts';
 import { registerOpenApi } from './http/openapi.ts';
 import { loggerOptions, requestId } from './logging.ts';
+import { Metrics } from './metrics/metrics.ts';
 import { openSyncRuntime } from './open-engine.ts';
 import { Reconciler } from './reconcile/reconciler.ts';
 import { startSchedule, type Schedule } from './reconcile/schedule.ts';
@@ -79,11 +81,30 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     reply.header('x-request-id', request.id);
   });
 
-  const runtime = await openSyncRuntime(config, { sql: deps.sql, logger: app.log });
+  const metrics = new Metrics();
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.requestDuration.observe(
+      { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+  });
+
+  const runtime = await openSyncRuntime(config, {
+    sql: deps.sql,
+    logger: app.log,
+    observe: (action, source, count) => metrics.countSyncs(action, source, count),
+  });
   const reconciler = new Reconciler(
     runtime.backend,
     runtime.engine,
-    { batchSize: config.reconcile.batchSize, retentionHours: config.webhooks.retentionHours },
+    {
+      batchSize: config.reconcile.batchSize,
+      retentionHours: config.webhooks.retentionHours,
+      onRun: (outcome, report) => {
+        metrics.reconcileRuns.inc({ outcome });
+        if (report) metrics.missingUsers.set(report.actions.created + report.failed);
+      },
+    },
     app.log,
   );
   app.decorate('sync', { engine: runtime.engine, backend: runtime.backend, mode: config.mode, reconciler });
@@ -110,11 +131,14 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     serviceScope.addHook('onRequest', requireServiceToken(config.serviceTokens ?? [], userTokens));
     await serviceScope.register(syncRoutes);
     await serviceScope.register(userRoutes);
+    await serviceScope.register(metricsRoutes, { metrics });
   });
   await app.register(webhookRoutes, {
     tokens: config.serviceTokens ?? [],
     verifier: new SignatureVerifier(config.webhooks.secrets),
-    deliveries: new WebhookDeliveries(runtime.backend, runtime.engine),
+    deliveries: new WebhookDeliveries(runtime.backend, runtime.engine, (kind, outcome) =>
+      metrics.webhookDeliveries.inc({ kind, outcome }),
+    ),
     bodyLimit: config.webhooks.bodyLimit,
   });
 

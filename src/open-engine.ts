@@ -15,7 +15,7 @@ import { SqlBackend } from './db/sql-backend.ts';
 import type { SqlClient } from './db/sql-client.ts';
 import { openEmbeddedDatabase } from './embedded/open-embedded.ts';
 import type { SyncBackend } from './sync/backend.ts';
-import { SyncEngine } from './sync/engine.ts';
+import { SyncEngine, type SyncObserver } from './sync/engine.ts';
 import { resolveFieldMap, type FieldMapping } from './sync/field-map.ts';
 import { readProfileTableOverRest } from './supabase/profile-table.ts';
 import { SupabaseBackend } from './supabase/supabase-backend.ts';
@@ -32,6 +32,8 @@ export interface OpenOptions {
   /** An already open database to use instead of the one the configuration names (tests). */
   sql?: SqlClient;
   logger?: Log;
+  /** Told of every sync that ran, for metrics. */
+  observe?: SyncObserver;
 }
 
 async function openSql(config: Config, options: OpenOptions): Promise<{ sql: SqlClient; description: string; owned: boolean }> {
@@ -87,7 +89,7 @@ async function openSupabaseRuntime(config: Config, options: OpenOptions): Promis
   });
   logMapping(options, table.name, mapping);
   return {
-    engine: new SyncEngine(backend, mapping, config.profile.deletePolicy),
+    engine: new SyncEngine(backend, mapping, config.profile.deletePolicy, options.observe),
     backend,
     description: `supabase (${new URL(url!).host})`,
     close: async () => undefined,
@@ -112,7 +114,7 @@ export async function openSyncRuntime(config: Config, options: OpenOptions = {})
     const backend = SqlBackend.create(sql, table, mapping, config.profile.deletePolicy);
     logMapping(options, table.name, mapping);
     return {
-      engine: new SyncEngine(backend, mapping, config.profile.deletePolicy),
+      engine: new SyncEngine(backend, mapping, config.profile.deletePolicy, options.observe),
       backend,
       description,
       close: () => (owned ? sql.close() : Promise.resolve()),

@@ -32,6 +32,7 @@ describe('the OpenAPI document', () => {
     const paths = committed.paths as Record<string, Record<string, { security?: unknown[]; responses: Record<string, { content?: Record<string, unknown> }> }>>;
     expect(Object.keys(paths).sort()).toEqual([
       '/health',
+      '/metrics',
       '/ready',
       '/sync/me',
       '/sync/{userId}',
@@ -45,7 +46,7 @@ describe('the OpenAPI document', () => {
         else if (path === '/sync/me') expect(operation.security).toEqual([{ userAccessToken: [] }]);
         else if (!['/health', '/ready'].includes(path)) expect(operation.security).toEqual([{ serviceToken: [] }]);
         for (const [status, response] of Object.entries(operation.responses)) {
-          const type = Number(status) >= 400 ? 'application/problem+json' : 'application/json';
+          const type = Number(status) >= 400 ? 'application/problem+json' : path === '/metrics' ? 'text/plain' : 'application/json';
           expect(Object.keys(response.content ?? {}), `${path} ${status}`).toEqual([type]);
         }
       }

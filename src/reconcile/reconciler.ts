@@ -31,6 +31,8 @@ export interface ReconcileReport {
 export interface ReconcilerOptions {
   batchSize: number;
   retentionHours: number;
+  /** Told how each pass ended, for metrics. */
+  onRun?: (outcome: 'finished' | 'skipped' | 'failed', report?: ReconcileReport) => void;
 }
 
 const RECONCILE: WriteContext = { actor: 'reconciler', source: 'reconcile' };
@@ -54,12 +56,20 @@ export class Reconciler {
 
   /** One whole pass; null when another replica (or another loop here) is running one. */
   async runOnce(): Promise<ReconcileReport | null> {
-    const run = await this.#backend.exclusively('reconcile', () => this.#pass());
+    let run;
+    try {
+      run = await this.#backend.exclusively('reconcile', () => this.#pass());
+    } catch (error) {
+      this.#options.onRun?.('failed');
+      throw error;
+    }
     if (!run.acquired) {
       this.#log.info('reconcile skipped: another replica is running one');
+      this.#options.onRun?.('skipped');
       return null;
     }
     this.#log.info({ reconcile: run.value }, 'reconcile finished');
+    this.#options.onRun?.('finished', run.value);
     return run.value;
   }
 

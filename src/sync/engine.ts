@@ -9,12 +9,24 @@
 import type { DeletePolicy } from '../config/config.ts';
 import { userNotFound } from '../errors/problems.ts';
 import { isDeleted, type AuthUser } from './auth-user.ts';
-import type { MissingUser, Paged, ProfileRow, RetireOutcome, SyncBackend, UpsertOutcome, WriteContext } from './backend.ts';
+import type {
+  MissingUser,
+  Paged,
+  ProfileRow,
+  RetireOutcome,
+  SyncBackend,
+  SyncSource,
+  UpsertOutcome,
+  WriteContext,
+} from './backend.ts';
 import { mapUser, type FieldMapping } from './field-map.ts';
 
 export type SyncAction = 'created' | 'updated' | 'unchanged' | 'deleted';
 
 export type UserState = 'in_sync' | 'missing' | 'stale' | 'orphaned' | 'not_found';
+
+/** Told of every sync that ran (not dry runs): metrics count them. */
+export type SyncObserver = (action: SyncAction, source: SyncSource, count: number) => void;
 
 export interface FieldChange {
   field: string;
@@ -45,11 +57,13 @@ export class SyncEngine {
   readonly #backend: SyncBackend;
   readonly #mapping: FieldMapping;
   readonly #policy: DeletePolicy;
+  readonly #observe: SyncObserver;
 
-  constructor(backend: SyncBackend, mapping: FieldMapping, policy: DeletePolicy) {
+  constructor(backend: SyncBackend, mapping: FieldMapping, policy: DeletePolicy, observe: SyncObserver = () => undefined) {
     this.#backend = backend;
     this.#mapping = mapping;
     this.#policy = policy;
+    this.#observe = observe;
   }
 
   /**
@@ -69,6 +83,7 @@ export class SyncEngine {
       }
       const [outcome] = await this.#backend.retireProfiles([userId], context);
       if (user === null && outcome!.before === null) throw userNotFound(userId);
+      this.#observe('deleted', context.source, 1);
       return {
         userId,
         action: 'deleted',
@@ -92,6 +107,7 @@ export class SyncEngine {
       };
     }
     const [outcome] = await this.#backend.upsertProfiles([{ userId, values }], context);
+    this.#observe(outcome!.action, context.source, 1);
     return {
       userId,
       action: outcome!.action,
@@ -107,15 +123,21 @@ export class SyncEngine {
    */
   async syncUsers(users: readonly AuthUser[], context: WriteContext): Promise<UpsertOutcome[]> {
     const unique = [...new Map(users.map((user) => [user.id, user])).values()];
-    return this.#backend.upsertProfiles(
+    const outcomes = await this.#backend.upsertProfiles(
       unique.map((user) => ({ userId: user.id, values: mapUser(user, this.#mapping) })),
       context,
     );
+    for (const action of ['created', 'updated', 'unchanged'] as const) {
+      this.#observe(action, context.source, outcomes.filter((outcome) => outcome.action === action).length);
+    }
+    return outcomes;
   }
 
   /** Applies the delete policy to profiles whose users are gone (the reconcile's orphans). */
-  retireProfiles(userIds: readonly string[], context: WriteContext): Promise<RetireOutcome[]> {
-    return this.#backend.retireProfiles(userIds, context);
+  async retireProfiles(userIds: readonly string[], context: WriteContext): Promise<RetireOutcome[]> {
+    const outcomes = await this.#backend.retireProfiles(userIds, context);
+    this.#observe('deleted', context.source, outcomes.filter((outcome) => outcome.written).length);
+    return outcomes;
   }
 
   get deletePolicy(): DeletePolicy {
@@ -124,7 +146,7 @@ export class SyncEngine {
 
   /** The same engine over another view of the back end (one bound to a transaction). */
   with(backend: SyncBackend): SyncEngine {
-    return new SyncEngine(backend, this.#mapping, this.#policy);
+    return new SyncEngine(backend, this.#mapping, this.#policy, this.#observe);
   }
 
   /** Compares a user with its profile, writing nothing. */

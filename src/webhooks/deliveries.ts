@@ -25,10 +25,12 @@ const DEFER_BUDGET_MS = 1_500;
 export class WebhookDeliveries {
   readonly #backend: SyncBackend;
   readonly #engine: SyncEngine;
+  readonly #observe: (kind: string, outcome: string) => void;
 
-  constructor(backend: SyncBackend, engine: SyncEngine) {
+  constructor(backend: SyncBackend, engine: SyncEngine, observe: (kind: string, outcome: string) => void = () => undefined) {
     this.#backend = backend;
     this.#engine = engine;
+    this.#observe = observe;
   }
 
   async handle(delivery: Delivery, actor: string, log: Log): Promise<WebhookReceipt> {
@@ -40,10 +42,12 @@ export class WebhookDeliveries {
         { ...entry, userId: receipt.userId, outcome: receipt.outcome, action: receipt.action, latencyMs: elapsed(started) },
         'webhook delivery handled',
       );
+      this.#observe(delivery.kind, receipt.outcome);
       return receipt;
     } catch (error) {
       const code = error instanceof ProblemError ? error.code : 'internal_error';
       log.warn({ ...entry, outcome: 'failed', code, latencyMs: elapsed(started) }, 'webhook delivery failed');
+      this.#observe(delivery.kind, 'failed');
       throw error;
     }
   }
