@@ -22,7 +22,7 @@ import { UserTokenVerifier } from './auth/user-tokens.ts';
 import type { Config, BackendMode } from './config/config.ts';
 import type { SqlClient } from './db/sql-client.ts';
 import { errorHandler, notFoundHandler } from './http/error-handler.ts';
-import { registerEdge } from './http/edge.ts';
+import { acceptEmptyJsonBodies, registerEdge } from './http/edge.ts';
 import { registerOpenApi } from './http/openapi.ts';
 import { loggerOptions, requestId } from './logging.ts';
 import { Metrics } from './metrics/metrics.ts';
@@ -64,30 +64,13 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
-  // POST routes take no body, yet many HTTP clients send `Content-Type: application/json` with an
-  // empty one: accept that as "no body" instead of Fastify's 400. Anything else parses as usual.
-  const parseJson = app.getDefaultJsonParser('error', 'error');
-  app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    const text = body.toString();
-    if (text === '') {
-      done(null, undefined);
-      return;
-    }
-    // Fastify's default parser answers through `done`, synchronously; it returns nothing to await.
-    void parseJson(request, text, done);
-  });
+  acceptEmptyJsonBodies(app);
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
 
   const metrics = new Metrics();
-  app.addHook('onResponse', async (request, reply) => {
-    metrics.requestDuration.observe(
-      { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
-      reply.elapsedTime / 1000,
-    );
-  });
+  metrics.timeRequests(app);
 
   const runtime = await openSyncRuntime(config, {
     sql: deps.sql,

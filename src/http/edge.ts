@@ -1,6 +1,6 @@
 /**
- * What every request passes on its way in: CORS for the configured frontends, security headers,
- * and a rate limit per caller.
+ * What every request passes on its way in: JSON bodies (an empty one is none), CORS for the
+ * configured frontends, security headers, and a rate limit per caller.
  */
 import fastifyCors from '@fastify/cors';
 import fastifyHelmet from '@fastify/helmet';
@@ -8,6 +8,24 @@ import fastifyRateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Config } from '../config/config.ts';
 import { ProblemError } from '../errors/problems.ts';
+
+/**
+ * POST routes take no body, yet many HTTP clients send `Content-Type: application/json` with an
+ * empty one: take that as "no body" instead of Fastify's 400. Anything else parses as usual.
+ */
+export function acceptEmptyJsonBodies(app: FastifyInstance): void {
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = body.toString();
+    if (text === '') {
+      done(null, undefined);
+      return;
+    }
+    // Fastify's default parser answers through `done`, synchronously; it returns nothing to await.
+    void parseJson(request, text, done);
+  });
+}
 
 /** Whether `origin` is the service's own (Swagger UI at /docs sends its Origin on POSTs). */
 function isSameOrigin(origin: string, request: FastifyRequest): boolean {

@@ -3,6 +3,7 @@
  * their counts): syncs by action and path, webhook deliveries by outcome, request durations,
  * reconcile runs, and the missing users the last reconcile found. Served on GET /metrics.
  */
+import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { SyncSource } from '../sync/backend.ts';
 
@@ -46,6 +47,16 @@ export class Metrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'user_sync_' });
+  }
+
+  /** Times every request, labelled by its route pattern (never the raw URL, which holds ids). */
+  timeRequests(app: FastifyInstance): void {
+    app.addHook('onResponse', async (request, reply) => {
+      this.requestDuration.observe(
+        { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
+        reply.elapsedTime / 1000,
+      );
+    });
   }
 
   countSyncs(action: string, path: SyncSource, count = 1): void {
