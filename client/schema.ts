@@ -570,6 +570,189 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/reconcile": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start a reconcile job
+         * @description Queues a job that repairs, in batches: users without a profile (`missing`), profiles that differ from auth.users (`stale`), and profiles whose user is gone (`orphaned`, by DELETE_POLICY). One job runs at a time across replicas; a job whose process died is resumed. With `dryRun` it counts what it would do and writes nothing.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ReconcileRequestInput"];
+                };
+            };
+            responses: {
+                /** @description Queued; poll GET /reconcile/{jobId}. */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** Format: uuid */
+                            jobId: string;
+                        };
+                    };
+                };
+                /** @description The body is not valid (`invalid_request`). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No or bad credentials (`unauthorized`). */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The token lacks the scope this route needs (`forbidden`); `requiredScope` names it. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description An unexpected error (`internal_error`); the detail never holds internals. */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The database is unavailable (`database_unavailable`); retry after `Retry-After` seconds. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/reconcile/{jobId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A reconcile job's status and progress */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    jobId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The job as it stands. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ReconcileJob"];
+                    };
+                };
+                /** @description The job id is not a UUID (`invalid_request`). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No or bad credentials (`unauthorized`). */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The token lacks the scope this route needs (`forbidden`); `requiredScope` names it. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such job (`job_not_found`). */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description An unexpected error (`internal_error`); the detail never holds internals. */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The database is unavailable (`database_unavailable`); retry after `Retry-After` seconds. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/webhooks/supabase": {
         parameters: {
             query?: never;
@@ -707,6 +890,31 @@ export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
         /**
+         * @example {
+         *       "dryRun": true,
+         *       "include": [
+         *         "missing",
+         *         "orphaned"
+         *       ]
+         *     }
+         */
+        ReconcileRequestInput: {
+            /**
+             * @description Report what would be done; write nothing.
+             * @default false
+             */
+            dryRun: boolean;
+            /**
+             * @description Steps to run: users without a profile, stale profiles, orphaned profiles. Default: all.
+             * @default [
+             *       "missing",
+             *       "stale",
+             *       "orphaned"
+             *     ]
+             */
+            include: ("missing" | "stale" | "orphaned")[];
+        };
+        /**
          * @description A Supabase Database Webhook (pg_net) on auth.users, authenticated by a service token with the `webhook` scope.
          * @example {
          *       "type": "UPDATE",
@@ -783,7 +991,7 @@ export interface components {
             /** @example No user 3f1c0e5e-8d3a-4b7e-9a51-2c9d7e4b6a10 in auth.users and no profile row for it. */
             detail: string;
             /** @enum {string} */
-            code: "invalid_request" | "invalid_user_id" | "invalid_cursor" | "unauthorized" | "token_expired" | "invalid_token" | "webhook_signature_invalid" | "webhook_timestamp_invalid" | "forbidden" | "user_not_found" | "route_not_found" | "profile_conflict" | "body_too_large" | "unsupported_media_type" | "profile_rejected" | "rate_limited" | "internal_error" | "database_unavailable" | "supabase_unavailable" | "supabase_unauthorized";
+            code: "invalid_request" | "invalid_user_id" | "invalid_cursor" | "unauthorized" | "token_expired" | "invalid_token" | "webhook_signature_invalid" | "webhook_timestamp_invalid" | "forbidden" | "user_not_found" | "route_not_found" | "job_not_found" | "profile_conflict" | "body_too_large" | "unsupported_media_type" | "profile_rejected" | "rate_limited" | "internal_error" | "database_unavailable" | "supabase_unavailable" | "supabase_unauthorized";
             instance?: string;
         } & {
             [key: string]: unknown;
@@ -918,6 +1126,39 @@ export interface components {
             /** @enum {string} */
             status: "ready";
             backend: string;
+        };
+        ReconcileJob: {
+            /** Format: uuid */
+            jobId: string;
+            /** @enum {string} */
+            status: "queued" | "running" | "succeeded" | "failed";
+            dryRun: boolean;
+            include: ("missing" | "stale" | "orphaned")[];
+            progress: {
+                /** @description Users (or profiles) handled so far. */
+                done: number;
+                /** @description All there are to handle, counted at the start; null where counting costs a full scan (Supabase API mode). */
+                total: number | null;
+                phase: ("missing" | "stale" | "orphaned") | null;
+            };
+            counts: {
+                created: number;
+                updated: number;
+                unchanged: number;
+                deleted: number;
+                failed: number;
+            };
+            /** @description The first 20 users that could not be synced. */
+            errors: {
+                userId: string;
+                code: string;
+                detail: string;
+            }[];
+            requestedBy: string;
+            createdAt: string;
+            startedAt: string | null;
+            finishedAt: string | null;
+            failure: string | null;
         };
         /**
          * @description The answer to a Database Webhook. Auth Hooks get `{}`, the body Supabase Auth expects.

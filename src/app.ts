@@ -13,6 +13,7 @@ import {
 import packageJson from '../package.json' with { type: 'json' };
 import healthRoutes from '../routes/health.ts';
 import metricsRoutes from '../routes/metrics.ts';
+import reconcileRoutes from '../routes/reconcile.ts';
 import syncMeRoutes from '../routes/sync-me.ts';
 import syncRoutes from '../routes/sync.ts';
 import userRoutes from '../routes/users.ts';
@@ -27,6 +28,7 @@ import { registerOpenApi } from './http/openapi.ts';
 import { loggerOptions, requestId } from './logging.ts';
 import { Metrics } from './metrics/metrics.ts';
 import { openSyncRuntime } from './open-engine.ts';
+import { JobRunner } from './reconcile/jobs.ts';
 import { Reconciler } from './reconcile/reconciler.ts';
 import { startSchedule, type Schedule } from './reconcile/schedule.ts';
 import type { SyncBackend } from './sync/backend.ts';
@@ -43,7 +45,7 @@ export interface AppDeps {
 
 declare module 'fastify' {
   interface FastifyInstance {
-    sync: { engine: SyncEngine; backend: SyncBackend; mode: BackendMode; reconciler: Reconciler };
+    sync: { engine: SyncEngine; backend: SyncBackend; mode: BackendMode; reconciler: Reconciler; jobs: JobRunner };
   }
 }
 
@@ -90,7 +92,16 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     },
     app.log,
   );
-  app.decorate('sync', { engine: runtime.engine, backend: runtime.backend, mode: config.mode, reconciler });
+  const jobs = new JobRunner(
+    runtime.backend,
+    runtime.engine,
+    runtime.jobs,
+    // Only the holder of the jobs lock runs jobs, one at a time: a job it finds `running` that it
+    // did not start was left by a process that died, and is taken up at once.
+    { batchSize: config.reconcile.batchSize, staleSeconds: 0 },
+    app.log,
+  );
+  app.decorate('sync', { engine: runtime.engine, backend: runtime.backend, mode: config.mode, reconciler, jobs });
   app.decorateRequest('caller', null);
   app.decorateRequest('rawBody', undefined);
 
@@ -98,7 +109,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   // the database closes.
   let schedule: Schedule | undefined;
   app.addHook('onReady', async () => {
-    schedule = startSchedule(reconciler, config.reconcile, app.log);
+    schedule = startSchedule(reconciler, jobs, config.reconcile, app.log);
   });
   app.addHook('onClose', async () => {
     await schedule?.stop();
@@ -115,6 +126,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     await serviceScope.register(syncRoutes);
     await serviceScope.register(userRoutes);
     await serviceScope.register(metricsRoutes, { metrics });
+    await serviceScope.register(reconcileRoutes, { jobs });
   });
   await app.register(webhookRoutes, {
     tokens: config.serviceTokens ?? [],

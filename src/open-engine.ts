@@ -12,8 +12,11 @@ import { migrate } from './db/migrate.ts';
 import { createPgClient } from './db/pg-client.ts';
 import { readProfileTable } from './db/profile-table.ts';
 import { SqlBackend } from './db/sql-backend.ts';
+import { SqlJobStore } from './db/sql-job-store.ts';
 import type { SqlClient } from './db/sql-client.ts';
 import { openEmbeddedDatabase } from './embedded/open-embedded.ts';
+import type { JobStore } from './reconcile/job-store.ts';
+import { MemoryJobStore } from './reconcile/memory-job-store.ts';
 import type { SyncBackend } from './sync/backend.ts';
 import { SyncEngine, type SyncObserver } from './sync/engine.ts';
 import { resolveFieldMap, type FieldMapping } from './sync/field-map.ts';
@@ -23,6 +26,8 @@ import { SupabaseBackend } from './supabase/supabase-backend.ts';
 export interface SyncRuntime {
   engine: SyncEngine;
   backend: SyncBackend;
+  /** Where reconcile jobs are kept. */
+  jobs: JobStore;
   /** Where the data lives, for the start-up banner and /ready: never a password. */
   description: string;
   close(): Promise<void>;
@@ -91,6 +96,7 @@ async function openSupabaseRuntime(config: Config, options: OpenOptions): Promis
   return {
     engine: new SyncEngine(backend, mapping, config.profile.deletePolicy, options.observe),
     backend,
+    jobs: new MemoryJobStore(),
     description: `supabase (${new URL(url!).host})`,
     close: async () => undefined,
   };
@@ -116,6 +122,7 @@ export async function openSyncRuntime(config: Config, options: OpenOptions = {})
     return {
       engine: new SyncEngine(backend, mapping, config.profile.deletePolicy, options.observe),
       backend,
+      jobs: new SqlJobStore(sql),
       description,
       close: () => (owned ? sql.close() : Promise.resolve()),
     };

@@ -92,6 +92,19 @@ describe(`contract (${backendName} back end): one user`, () => {
     expect(await profileOf(ctx.db.sql, live)).not.toBeNull();
   });
 
+  it('a reconcile job repairs missing users and reports its counts', async () => {
+    const missing = await insertAuthUser(ctx.db.sql, { email: 'job-contract@example.com' });
+    const { body } = await request(ctx.url).post('/reconcile').set(auth).send({ include: ['missing'] }).expect(202);
+    let job: { status: string; counts: { created: number; failed: number } };
+    do {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      job = (await request(ctx.url).get(`/reconcile/${body.jobId}`).set(auth).expect(200)).body;
+    } while (job.status === 'queued' || job.status === 'running');
+    expect(job.status).toBe('succeeded');
+    expect(job.counts.created).toBeGreaterThanOrEqual(1);
+    expect(await profileOf(ctx.db.sql, missing)).toMatchObject({ email: 'job-contract@example.com' });
+  });
+
   it('a Database Webhook syncs the user it names, once', async () => {
     const id = await insertAuthUser(ctx.db.sql, { email: 'hooked-contract@example.com' });
     const body = JSON.stringify({ type: 'INSERT', table: 'users', schema: 'auth', record: { id }, old_record: null });

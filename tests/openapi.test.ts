@@ -34,6 +34,8 @@ describe('the OpenAPI document', () => {
       '/health',
       '/metrics',
       '/ready',
+      '/reconcile',
+      '/reconcile/{jobId}',
       '/sync/me',
       '/sync/{userId}',
       '/users/missing',

@@ -52,4 +52,32 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX deferred_syncs_requested_at_idx ON user_sync.deferred_syncs (requested_at);
     `,
   },
+  {
+    version: 3,
+    name: 'reconcile jobs',
+    sql: `
+      -- Admin reconcile jobs: queued by POST /reconcile, run one at a time across replicas, their
+      -- progress saved after every batch (phase and cursor), so a job whose process died is
+      -- resumed where it stopped. heartbeat_at tells a live job from an abandoned one.
+      CREATE TABLE user_sync.reconcile_jobs (
+        id           uuid        PRIMARY KEY,
+        status       text        NOT NULL CHECK (status IN ('queued', 'running', 'succeeded', 'failed')),
+        dry_run      boolean     NOT NULL,
+        include      text[]      NOT NULL,
+        requested_by text        NOT NULL,
+        created_at   timestamptz NOT NULL DEFAULT now(),
+        started_at   timestamptz,
+        finished_at  timestamptz,
+        heartbeat_at timestamptz,
+        done         integer     NOT NULL DEFAULT 0,
+        total        integer,
+        counts       jsonb       NOT NULL DEFAULT '{}',
+        errors       jsonb       NOT NULL DEFAULT '[]',
+        phase        text,
+        cursor       text,
+        failure      text
+      );
+      CREATE INDEX reconcile_jobs_status_idx ON user_sync.reconcile_jobs (status, created_at);
+    `,
+  },
 ];

@@ -23,6 +23,10 @@ export interface ProfileStatements {
   missingList: string;
   /** The same page with whole users (id, user), for syncing them. */
   missingUsers: string;
+  /** $1 limit, $2 after-id → (id, user): live auth users that have a profile, for finding stale ones. */
+  profiledUsers: string;
+  /** → (missing, with_profile, orphaned): what a reconcile job has before it, for its progress. */
+  reconcileTotals: string;
   /** $1 limit, $2 after-id (null for the first page) → (id): profiles the delete policy still has to act on. */
   orphans: string;
   /** Column names whose changes are reported and audited, in order. */
@@ -151,14 +155,24 @@ export function buildProfileStatements(table: ProfileTable, mapping: FieldMappin
      ORDER BY u.id
      LIMIT $1`;
 
-  const missingUsers = `
+  /** Live auth users, whole, by id: those with (EXISTS) or without (NOT EXISTS) a profile. */
+  const usersPage = (profile: 'EXISTS' | 'NOT EXISTS') => `
     SELECT u.id::text AS id, to_jsonb(x) AS user
       FROM auth.users u
       CROSS JOIN LATERAL (SELECT ${AUTH_USER_SELECT}) x
      WHERE u.deleted_at IS NULL AND ${AFTER.replace('%s', 'u.id')}
-       AND NOT EXISTS (SELECT 1 FROM ${t} p WHERE p.id = u.id)
+       AND ${profile} (SELECT 1 FROM ${t} p WHERE p.id = u.id)
      ORDER BY u.id
      LIMIT $1`;
+  const missingUsers = usersPage('NOT EXISTS');
+
+  const profiledUsers = usersPage('EXISTS');
+
+  const orphanCondition = `${ownsDeletedAt ? 'p.deleted_at IS NULL AND ' : ''}NOT EXISTS (SELECT 1 FROM auth.users u WHERE u.id = p.id AND u.deleted_at IS NULL)`;
+  const reconcileTotals = `
+    SELECT (SELECT count(*) FROM auth.users u WHERE u.deleted_at IS NULL AND NOT EXISTS (SELECT 1 FROM ${t} p WHERE p.id = u.id))::int AS missing,
+           (SELECT count(*) FROM auth.users u WHERE u.deleted_at IS NULL AND EXISTS (SELECT 1 FROM ${t} p WHERE p.id = u.id))::int AS with_profile,
+           (SELECT count(*) FROM ${t} p WHERE ${orphanCondition})::int AS orphaned`;
 
   const orphans = `
     SELECT p.id::text AS id
@@ -169,5 +183,5 @@ export function buildProfileStatements(table: ProfileTable, mapping: FieldMappin
      ORDER BY p.id
      LIMIT $1`;
 
-  return { getProfiles, preview, upsert, retire, missingList, missingUsers, orphans, tracked };
+  return { getProfiles, preview, upsert, retire, missingList, missingUsers, profiledUsers, reconcileTotals, orphans, tracked };
 }

@@ -215,6 +215,29 @@ export class SqlBackend implements SyncBackend {
     );
   }
 
+  async profiledAuthUsers(page: Page): Promise<Paged<AuthUser>> {
+    return this.#keysetPage(this.#shared.statements.profiledUsers, page, (row: { id: string; user: Record<string, unknown> }) =>
+      normalizeAuthUser(row.user),
+    );
+  }
+
+  async previewProfiles(rows: readonly ProfileValues[]): Promise<(PreviewOutcome & { userId: string })[]> {
+    if (rows.length === 0) return [];
+    const { statements } = this.#shared;
+    const result = await profileStatement(() =>
+      this.#db.query<{ id: string; current: ProfileRow | null; expected: ProfileRow; changed_fields: string[] }>(statements.preview, [
+        this.#inputRows(rows),
+        statements.tracked,
+      ]),
+    );
+    return result.map((row) => ({ userId: row.id, current: row.current, expected: row.expected, changedFields: row.changed_fields }));
+  }
+
+  async reconcileTotals(): Promise<{ missing: number; withProfile: number; orphaned: number }> {
+    const [row] = await this.#db.query<{ missing: number; with_profile: number; orphaned: number }>(this.#shared.statements.reconcileTotals);
+    return { missing: row!.missing, withProfile: row!.with_profile, orphaned: row!.orphaned };
+  }
+
   async orphanedProfileIds(page: Page): Promise<Paged<string>> {
     return this.#keysetPage(this.#shared.statements.orphans, page, (row: { id: string }) => row.id);
   }

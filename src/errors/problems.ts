@@ -20,6 +20,7 @@ export const problemCatalogue = {
   forbidden: { status: 403, title: 'Not allowed' },
   user_not_found: { status: 404, title: 'User not found' },
   route_not_found: { status: 404, title: 'No such route' },
+  job_not_found: { status: 404, title: 'No such reconcile job' },
   profile_conflict: { status: 409, title: 'The profile row conflicts with another row' },
   body_too_large: { status: 413, title: 'The request body is too large' },
   unsupported_media_type: { status: 415, title: 'Unsupported content type' },

@@ -90,6 +90,7 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
         { name: 'sync', description: 'Make a profile match auth.users' },
         { name: 'users', description: 'Compare auth users with their profiles' },
         { name: 'webhooks', description: 'Supabase Database Webhooks and Auth Hooks' },
+        { name: 'reconcile', description: 'Bulk repairs for admins' },
         { name: 'health', description: 'Liveness and readiness' },
       ],
     },

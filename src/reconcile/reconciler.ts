@@ -142,6 +142,8 @@ export class Reconciler {
       }
       if (page.nextCursor === null) return;
       cursor = page.nextCursor;
+      // Let requests in between batches (embedded PGlite runs on this thread).
+      await new Promise((resolve) => setImmediate(resolve));
     }
   }
 

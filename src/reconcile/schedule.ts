@@ -5,7 +5,11 @@
  * The reconcile prunes old delivery records; with the reconcile off, they are pruned hourly.
  */
 import type { Log } from '../logging.ts';
+import type { JobRunner } from './jobs.ts';
 import type { Reconciler } from './reconciler.ts';
+
+/** How often queued jobs are looked for (a job queued here starts at once). */
+const JOB_POLL_SECONDS = 5;
 
 export interface Schedule {
   /** Stops the timers and waits for a run in progress to finish. */
@@ -14,6 +18,7 @@ export interface Schedule {
 
 export function startSchedule(
   reconciler: Reconciler,
+  jobs: JobRunner,
   options: { intervalSeconds: number; deferredIntervalSeconds: number },
   log: Log,
 ): Schedule {
@@ -47,6 +52,10 @@ export function startSchedule(
     const pruned = await reconciler.prune();
     log.info({ pruned }, 'old delivery records pruned');
   });
+  // Jobs queued on another replica, or left by a process that died, are taken up here; a job
+  // queued on this replica starts at once. The first look happens right after start-up.
+  every(JOB_POLL_SECONDS, 'reconcile jobs', () => jobs.drain());
+  void jobs.drain();
   every(options.deferredIntervalSeconds, 'deferred syncs', async () => {
     const done = await reconciler.completeDeferred();
     if (done > 0) log.info({ deferred: done }, 'deferred syncs completed');
@@ -57,7 +66,7 @@ export function startSchedule(
       stopped = true;
       for (const timer of timers) clearTimeout(timer);
       timers.clear();
-      await Promise.allSettled([...running]);
+      await Promise.allSettled([...running, jobs.stop()]);
     },
   };
 }

@@ -262,7 +262,12 @@ export class SupabaseBackend implements SyncBackend {
    * against the profile table, until `limit` users without a profile are found. Users created
    * during a scan push older ones to later pages, so they may be met twice, never skipped.
    */
-  async #scanMissing({ cursor, limit }: Page): Promise<Paged<AuthUser>> {
+  async #scanMissing(page: Page): Promise<Paged<AuthUser>> {
+    return this.#scan(page, false);
+  }
+
+  /** The admin API's live users, those with (`withProfile`) or without a profile. */
+  async #scan({ cursor, limit }: Page, withProfile: boolean): Promise<Paged<AuthUser>> {
     let [page, offset] = decodePosition(cursor);
     const found: AuthUser[] = [];
     for (;;) {
@@ -270,7 +275,7 @@ export class SupabaseBackend implements SyncBackend {
       const slice = users.slice(offset);
       const existing = await this.#existingProfileIds(slice.filter((user) => user.deleted_at === null).map((user) => user.id));
       for (const [index, user] of slice.entries()) {
-        if (user.deleted_at !== null || existing.has(user.id)) continue;
+        if (user.deleted_at !== null || existing.has(user.id) !== withProfile) continue;
         found.push(user);
         if (found.length === limit) {
           const next = offset + index + 1;
@@ -291,6 +296,24 @@ export class SupabaseBackend implements SyncBackend {
 
   missingAuthUsers(page: Page): Promise<Paged<AuthUser>> {
     return this.#scanMissing(page);
+  }
+
+  profiledAuthUsers(page: Page): Promise<Paged<AuthUser>> {
+    return this.#scan(page, true);
+  }
+
+  async previewProfiles(rows: readonly ProfileValues[]): Promise<(PreviewOutcome & { userId: string })[]> {
+    const currents = await this.#profiles(rows.map((row) => row.userId));
+    return rows.map(({ userId, values }) => {
+      const current = currents.get(userId) ?? null;
+      const { payload, changedFields } = this.#plan(userId, values, current);
+      return { userId, current, expected: { ...(current ?? {}), ...payload }, changedFields };
+    });
+  }
+
+  /** Counting over the admin API costs a full scan: reconcile jobs here report progress without a total. */
+  async reconcileTotals(): Promise<null> {
+    return null;
   }
 
   /**

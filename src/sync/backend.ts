@@ -96,6 +96,12 @@ export interface SyncBackend {
   missingAuthUsers(page: Page): Promise<Paged<AuthUser>>;
   /** Ids of profiles whose user is gone or soft-deleted and that the delete policy has yet to handle. */
   orphanedProfileIds(page: Page): Promise<Paged<string>>;
+  /** Live auth users that have a profile, whole: for finding stale profiles. */
+  profiledAuthUsers(page: Page): Promise<Paged<AuthUser>>;
+  /** What syncs of many users would write (one statement where the back end can), writing nothing. */
+  previewProfiles(rows: readonly ProfileValues[]): Promise<(PreviewOutcome & { userId: string })[]>;
+  /** How many users each reconcile step has before it; null where counting costs a full scan. */
+  reconcileTotals(): Promise<{ missing: number; withProfile: number; orphaned: number } | null>;
 
   /** Runs `work` against this back end inside one transaction. */
   transaction<T>(work: (backend: SyncBackend) => Promise<T>): Promise<T>;

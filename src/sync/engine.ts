@@ -133,6 +133,18 @@ export class SyncEngine {
     return outcomes;
   }
 
+  /** What syncing many live users would do, writing nothing (dry-run reconcile jobs). */
+  async previewUsers(users: readonly AuthUser[]): Promise<{ userId: string; action: SyncAction }[]> {
+    const unique = [...new Map(users.map((user) => [user.id, user])).values()];
+    const previews = await this.#backend.previewProfiles(
+      unique.map((user) => ({ userId: user.id, values: mapUser(user, this.#mapping) })),
+    );
+    return previews.map((preview) => ({
+      userId: preview.userId,
+      action: preview.current === null ? 'created' : preview.changedFields.length > 0 ? 'updated' : 'unchanged',
+    }));
+  }
+
   /** Applies the delete policy to profiles whose users are gone (the reconcile's orphans). */
   async retireProfiles(userIds: readonly string[], context: WriteContext): Promise<RetireOutcome[]> {
     const outcomes = await this.#backend.retireProfiles(userIds, context);

@@ -42,6 +42,8 @@ export async function startApp(db: TestDatabase | null, env: Record<string, stri
     // No background runs unless a test asks: they would write while tests count rows.
     RECONCILE_INTERVAL_SECONDS: '0',
     DEFERRED_SYNC_INTERVAL_SECONDS: '0',
+    // Tests poll and fan out; the rate-limit test turns it on for itself.
+    RATE_LIMIT_MAX: '0',
     ...env,
   });
   // The logger goes through the same redaction settings as production's.

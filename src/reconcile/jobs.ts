@@ -1,0 +1,186 @@
+/**
+ * Reconcile jobs for admins (`POST /reconcile`): the same repairs as the periodic reconcile, on
+ * demand, chosen by step (missing users, stale profiles, orphaned profiles), with a dry run, and
+ * progress that can be watched. A job runs in batches; after each, its phase, cursor, counts and
+ * first errors are saved and its heartbeat beaten. One job runs at a time across replicas; a job
+ * left running by a process that died is taken up again, where it stopped, once its heartbeat is
+ * stale. Every batch is one statement, so a kill never leaves a profile half-written.
+ */
+import { randomUUID } from 'node:crypto';
+import { ProblemError } from '../errors/problems.ts';
+import type { Log } from '../logging.ts';
+import type { AuthUser } from '../sync/auth-user.ts';
+import type { Page, Paged, SyncBackend, WriteContext } from '../sync/backend.ts';
+import type { SyncAction, SyncEngine } from '../sync/engine.ts';
+import { emptyCounts, type JobPhase, type JobProgress, type JobRecord, type JobStore } from './job-store.ts';
+
+export const JOB_PHASES: readonly JobPhase[] = ['missing', 'stale', 'orphaned'];
+
+/** Errors kept per job: enough to act on, bounded however many users fail. */
+const MAX_ERRORS = 20;
+
+export interface JobRunnerOptions {
+  batchSize: number;
+  /** Seconds without a heartbeat after which a running job is taken to be abandoned. */
+  staleSeconds: number;
+}
+
+/** Thrown between batches when the service shuts down: the job stays `running`, to be resumed. */
+class Stopping extends Error {}
+
+const isRowRefusal = (error: unknown): error is ProblemError =>
+  error instanceof ProblemError && (error.code === 'profile_rejected' || error.code === 'profile_conflict');
+
+export class JobRunner {
+  readonly #backend: SyncBackend;
+  readonly #engine: SyncEngine;
+  readonly #store: JobStore;
+  readonly #options: JobRunnerOptions;
+  readonly #log: Log;
+  #draining: Promise<void> | undefined;
+  #stopping = false;
+
+  constructor(backend: SyncBackend, engine: SyncEngine, store: JobStore, options: JobRunnerOptions, log: Log) {
+    this.#backend = backend;
+    this.#engine = engine;
+    this.#store = store;
+    this.#options = options;
+    this.#log = log;
+  }
+
+  async enqueue(request: { dryRun: boolean; include: JobPhase[] }, requestedBy: string): Promise<string> {
+    const id = randomUUID();
+    // Steps run in a fixed order whatever order they were asked in, each once.
+    const include = JOB_PHASES.filter((phase) => request.include.includes(phase));
+    await this.#store.create({ id, dryRun: request.dryRun, include, requestedBy });
+    void this.drain();
+    return id;
+  }
+
+  get(id: string): Promise<JobRecord | null> {
+    return this.#store.get(id);
+  }
+
+  /**
+   * Stops after the batch in progress (its job stays `running`, and the next start resumes it)
+   * and waits for that.
+   */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    await this.#draining;
+  }
+
+  /** Runs queued (or abandoned) jobs until none is left; resolves when this drain is done. */
+  drain(): Promise<void> {
+    if (this.#stopping) return Promise.resolve();
+    this.#draining ??= this.#backend
+      .exclusively('reconcile-jobs', async () => {
+        while (!this.#stopping) {
+          const job = await this.#store.claimNext(this.#options.staleSeconds);
+          if (job === null) return;
+          await this.#run(job);
+        }
+      })
+      .then(() => undefined)
+      .catch((error: unknown) => this.#log.error({ err: error }, 'reconcile jobs could not be run; the next drain retries'))
+      .finally(() => {
+        this.#draining = undefined;
+      });
+    return this.#draining;
+  }
+
+  async #run(job: JobRecord): Promise<void> {
+    const context: WriteContext = { actor: `job:${job.requestedBy}`, source: 'reconcile' };
+    const progress: JobProgress = {
+      done: job.done,
+      total: job.total,
+      counts: { ...emptyCounts(), ...job.counts },
+      errors: job.errors,
+      phase: job.phase,
+      cursor: job.cursor,
+    };
+    this.#log.info({ jobId: job.id, resumed: job.phase !== null, dryRun: job.dryRun, include: job.include }, 'reconcile job started');
+    try {
+      if (progress.total === null) {
+        const totals = await this.#backend.reconcileTotals();
+        if (totals) {
+          progress.total =
+            (job.include.includes('missing') ? totals.missing : 0) +
+            (job.include.includes('stale') ? totals.withProfile : 0) +
+            (job.include.includes('orphaned') && this.#engine.deletePolicy !== 'keep' ? totals.orphaned : 0);
+        }
+      }
+      const start = progress.phase === null ? 0 : job.include.indexOf(progress.phase);
+      for (const phase of job.include.slice(start)) {
+        if (phase !== progress.phase) {
+          progress.phase = phase;
+          progress.cursor = null;
+        }
+        await this.#runPhase(job, phase, progress, context);
+      }
+      await this.#store.save(job.id, progress);
+      await this.#store.finish(job.id, 'succeeded');
+      this.#log.info({ jobId: job.id, counts: progress.counts, done: progress.done }, 'reconcile job succeeded');
+    } catch (error) {
+      if (error instanceof Stopping) {
+        this.#log.info({ jobId: job.id, done: progress.done }, 'reconcile job paused by shutdown; the next start resumes it');
+        return;
+      }
+      await this.#store.save(job.id, progress).catch(() => undefined);
+      await this.#store.finish(job.id, 'failed', error instanceof Error ? error.message : String(error)).catch(() => undefined);
+      this.#log.error({ err: error, jobId: job.id }, 'reconcile job failed');
+    }
+  }
+
+  async #runPhase(job: JobRecord, phase: JobPhase, progress: JobProgress, context: WriteContext): Promise<void> {
+    if (phase === 'orphaned' && this.#engine.deletePolicy === 'keep') return;
+    const limit = this.#options.batchSize;
+    for (;;) {
+      const page: Page = { cursor: progress.cursor, limit };
+      let next: string | null;
+      if (phase === 'orphaned') {
+        const { items, nextCursor }: Paged<string> = await this.#backend.orphanedProfileIds(page);
+        if (job.dryRun) progress.counts.deleted += items.length;
+        else for (const outcome of await this.#engine.retireProfiles(items, context)) if (outcome.written) progress.counts.deleted++;
+        progress.done += items.length;
+        next = nextCursor;
+      } else {
+        const { items, nextCursor }: Paged<AuthUser> =
+          phase === 'missing' ? await this.#backend.missingAuthUsers(page) : await this.#backend.profiledAuthUsers(page);
+        await this.#syncBatch(items, job.dryRun, progress, context);
+        progress.done += items.length;
+        next = nextCursor;
+      }
+      progress.cursor = next;
+      await this.#store.save(job.id, progress);
+      if (next === null) return;
+      // Let requests in between batches: embedded PGlite runs on this thread, and a job that
+      // chained statement after statement would keep every request waiting until it ended.
+      await new Promise((resolve) => setImmediate(resolve));
+      if (this.#stopping) throw new Stopping();
+    }
+  }
+
+  /** One batch in one statement; a row the table refuses sends the batch through one by one. */
+  async #syncBatch(users: readonly AuthUser[], dryRun: boolean, progress: JobProgress, context: WriteContext): Promise<void> {
+    const tally = (action: SyncAction) => progress.counts[action]++;
+    const run = (batch: readonly AuthUser[]) =>
+      dryRun ? this.#engine.previewUsers(batch) : this.#engine.syncUsers(batch, context);
+    try {
+      for (const outcome of await run(users)) tally(outcome.action);
+    } catch (error) {
+      if (!isRowRefusal(error)) throw error;
+      for (const user of users) {
+        try {
+          for (const outcome of await run([user])) tally(outcome.action);
+        } catch (rowError) {
+          if (!isRowRefusal(rowError)) throw rowError;
+          progress.counts.failed++;
+          if (progress.errors.length < MAX_ERRORS) {
+            progress.errors.push({ userId: user.id, code: rowError.code, detail: rowError.message });
+          }
+        }
+      }
+    }
+  }
+}
