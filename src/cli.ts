@@ -1,0 +1,139 @@
+#!/usr/bin/env node
+/**
+ * The operators' command line, on the same configuration (the environment) as the server:
+ *
+ *   supabase-user-sync missing [--format table|csv|json]
+ *   supabase-user-sync sync <userId> [--dry-run]
+ *   supabase-user-sync reconcile [--dry-run] [--include missing,stale,orphaned]
+ *
+ * `reconcile` queues a reconcile job, as POST /reconcile does, and follows it: a progress bar on a
+ * terminal, one plain line per update when piped, and a summary at the end. In embedded mode the
+ * data folder is PGlite's, which one process may open at a time: stop the server first.
+ */
+import { parseArgs } from 'node:util';
+import { buildApp } from './app.ts';
+import { ConfigError, loadConfig } from './config/config.ts';
+import { ProblemError } from './errors/problems.ts';
+import type { JobPhase } from './reconcile/job-store.ts';
+import { JOB_PHASES } from './reconcile/jobs.ts';
+
+const USAGE = `usage:
+  supabase-user-sync missing [--format table|csv|json]
+  supabase-user-sync sync <userId> [--dry-run]
+  supabase-user-sync reconcile [--dry-run] [--include missing,stale,orphaned]`;
+
+const out = (text: string) => process.stdout.write(`${text}\n`);
+
+/** RFC 4180: quote a field holding a comma, a quote or a line break, doubling its quotes. */
+const csvField = (value: string | null) => {
+  const text = value ?? '';
+  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+};
+
+function progressLine(done: number, total: number | null, tty: boolean): string {
+  if (total === null || total === 0) return tty ? `\r${done.toLocaleString('en')} done` : `progress ${done}`;
+  const share = Math.min(1, done / total);
+  if (!tty) return `progress ${done}/${total} (${Math.floor(share * 100)}%)`;
+  const width = 30;
+  const filled = Math.round(share * width);
+  return `\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done.toLocaleString('en')}/${total.toLocaleString('en')} (${Math.floor(share * 100)}%)`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      format: { type: 'string', default: 'table' },
+      'dry-run': { type: 'boolean', default: false },
+      include: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  const [command, ...rest] = positionals;
+  if (values.help || command === undefined) {
+    out(USAGE);
+    return values.help ? 0 : 2;
+  }
+
+  // The CLI runs one command: no periodic reconcile or deferred syncs of its own.
+  const config = loadConfig({ ...process.env, RECONCILE_INTERVAL_SECONDS: '0', DEFERRED_SYNC_INTERVAL_SECONDS: '0', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
+  const app = await buildApp(config);
+  await app.ready();
+  const actor = { actor: 'cli', source: 'api' } as const;
+  try {
+    switch (command) {
+      case 'missing': {
+        if (!['table', 'csv', 'json'].includes(values.format)) throw new Error('--format is table, csv or json');
+        const users = [];
+        for (let cursor: string | null = null; ; ) {
+          const page = await app.sync.engine.listMissing(cursor, 1000);
+          users.push(...page.items);
+          if (page.nextCursor === null) break;
+          cursor = page.nextCursor;
+        }
+        if (values.format === 'json') out(JSON.stringify(users, null, 2));
+        else if (values.format === 'csv') {
+          out('id,email,createdAt');
+          for (const user of users) out([user.id, user.email, user.createdAt].map(csvField).join(','));
+        } else {
+          const width = Math.max(5, ...users.map((user) => (user.email ?? '').length));
+          out(`${'id'.padEnd(36)}  ${'email'.padEnd(width)}  createdAt`);
+          for (const user of users) out(`${user.id}  ${(user.email ?? '').padEnd(width)}  ${user.createdAt ?? ''}`);
+          out(`${users.length} user(s) without a profile`);
+        }
+        return 0;
+      }
+      case 'sync': {
+        const [userId] = rest;
+        if (userId === undefined || !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(userId)) {
+          throw new Error('sync needs a user id (UUID)');
+        }
+        const result = await app.sync.engine.sync(userId.toLowerCase(), actor, { dryRun: values['dry-run'] });
+        out(JSON.stringify(result, null, 2));
+        return 0;
+      }
+      case 'reconcile': {
+        const include = (values.include?.split(',').map((step) => step.trim()) ?? [...JOB_PHASES]) as JobPhase[];
+        const unknown = include.find((step) => !JOB_PHASES.includes(step));
+        if (unknown !== undefined) throw new Error(`--include takes ${JOB_PHASES.join(', ')}; not "${unknown}"`);
+        const tty = process.stdout.isTTY === true;
+        const jobId = await app.sync.jobs.enqueue({ dryRun: values['dry-run'], include }, 'cli');
+        out(`reconcile job ${jobId}${values['dry-run'] ? ' (dry run: nothing is written)' : ''}`);
+        let last = '';
+        for (;;) {
+          const job = await app.sync.jobs.get(jobId);
+          if (job === null) throw new Error(`the job ${jobId} vanished`);
+          const line = progressLine(job.done, job.total, tty);
+          if (line !== last) {
+            process.stdout.write(tty ? line : `${line}\n`);
+            last = line;
+          }
+          if (job.status === 'succeeded' || job.status === 'failed') {
+            if (tty) process.stdout.write('\n');
+            const { created, updated, unchanged, deleted, failed } = job.counts;
+            out(`${job.status}: ${created} created, ${updated} updated, ${unchanged} unchanged, ${deleted} deleted, ${failed} failed`);
+            for (const error of job.errors) out(`  failed ${error.userId}: ${error.code}: ${error.detail}`);
+            if (job.failure) out(`  ${job.failure}`);
+            return job.status === 'succeeded' ? 0 : 1;
+          }
+          await new Promise((resolve) => setTimeout(resolve, tty ? 100 : 250));
+        }
+      }
+      default:
+        out(USAGE);
+        return 2;
+    }
+  } finally {
+    await app.close();
+  }
+}
+
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (error) {
+  const message =
+    error instanceof ConfigError || error instanceof ProblemError || error instanceof Error ? error.message : String(error);
+  process.stderr.write(`supabase-user-sync: ${message}\n`);
+  process.exitCode = error instanceof ProblemError && error.status < 500 ? 2 : 1;
+}
