@@ -166,7 +166,16 @@ describe('the database going away', () => {
 
   it('503 database_unavailable with Retry-After while down; 400 still comes before any database call', async () => {
     const id = await insertAuthUser(ctx.db.sql);
+    // A connection checked out when the database goes (here, one holding a lock) must fail what
+    // it was doing, not crash the process with an unheard 'error' event.
+    let holding = false;
+    const held = ctx.t.app.sync.backend.exclusively('outage-test', async () => {
+      holding = true;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    });
+    while (!holding) await new Promise((resolve) => setTimeout(resolve, 10));
     await ctx.down();
+    await held.catch(() => undefined);
 
     const sync = await request(ctx.t.url).post(`/sync/${id}`).set(auth);
     expectProblem(sync, 503, 'database_unavailable');

@@ -29,6 +29,28 @@ export function createPgClient(options: PgClientOptions): SqlClient {
   // the process. The pool discards that client and opens a new one on demand.
   pool.on('error', (error) => options.logger?.warn({ err: error }, 'idle database connection lost'));
 
+  /**
+   * A connection checked out of the pool (a transaction, a lock) that the server drops emits
+   * 'error' on the client, not the pool: unheard, that would crash the process. Heard, the
+   * statement in flight fails (a 503 to its caller) and the connection is discarded on release.
+   */
+  const checkOut = async () => {
+    const client = await pool.connect();
+    let lost: Error | undefined;
+    const onError = (error: Error) => {
+      lost = error;
+      options.logger?.warn({ err: error }, 'database connection lost while in use');
+    };
+    client.on('error', onError);
+    return {
+      client,
+      release: (broken?: Error) => {
+        client.off('error', onError);
+        client.release(broken ?? lost);
+      },
+    };
+  };
+
   const run = async <Row>(client: pg.Pool | pg.PoolClient, sql: string, params?: readonly unknown[]) => {
     const result = await client.query(sql, params as unknown[] | undefined);
     return result.rows as Row[];
@@ -39,7 +61,7 @@ export function createPgClient(options: PgClientOptions): SqlClient {
     query: (sql, params) => run(pool, sql, params),
     exec: async (sql) => void (await pool.query(sql)),
     async transaction(work) {
-      const client = await pool.connect();
+      const { client, release } = await checkOut();
       let broken: unknown;
       try {
         await client.query('BEGIN');
@@ -57,13 +79,13 @@ export function createPgClient(options: PgClientOptions): SqlClient {
         throw error;
       } finally {
         // A connection whose ROLLBACK failed is in an unknown state: destroy it, don't reuse it.
-        client.release(broken instanceof Error ? broken : undefined);
+        release(broken instanceof Error ? broken : undefined);
       }
     },
     async withTryLock(key, work) {
       // A session-level lock on a connection of its own, held for the whole run: it is released
       // by the unlock below, or by PostgreSQL when the connection (or the process) dies.
-      const client = await pool.connect();
+      const { client, release } = await checkOut();
       let broken: Error | undefined;
       try {
         const [row] = (await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [key])).rows;
@@ -76,7 +98,7 @@ export function createPgClient(options: PgClientOptions): SqlClient {
           });
         }
       } finally {
-        client.release(broken);
+        release(broken);
       }
     },
     close: () => pool.end(),
