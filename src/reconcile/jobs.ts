@@ -7,11 +7,11 @@
  * stale. Every batch is one statement, so a kill never leaves a profile half-written.
  */
 import { randomUUID } from 'node:crypto';
-import { ProblemError } from '../errors/problems.ts';
 import type { Log } from '../logging.ts';
 import type { AuthUser } from '../sync/auth-user.ts';
 import type { Page, Paged, SyncBackend, WriteContext } from '../sync/backend.ts';
 import type { SyncAction, SyncEngine } from '../sync/engine.ts';
+import { runBatch } from './batch.ts';
 import { emptyCounts, type JobPhase, type JobProgress, type JobRecord, type JobStore } from './job-store.ts';
 
 export const JOB_PHASES: readonly JobPhase[] = ['missing', 'stale', 'orphaned'];
@@ -27,9 +27,6 @@ export interface JobRunnerOptions {
 
 /** Thrown between batches when the service shuts down: the job stays `running`, to be resumed. */
 class Stopping extends Error {}
-
-const isRowRefusal = (error: unknown): error is ProblemError =>
-  error instanceof ProblemError && (error.code === 'profile_rejected' || error.code === 'profile_conflict');
 
 export class JobRunner {
   readonly #backend: SyncBackend;
@@ -161,26 +158,17 @@ export class JobRunner {
     }
   }
 
-  /** One batch in one statement; a row the table refuses sends the batch through one by one. */
+  /** One batch in one statement (one by one if the table refuses a row: see batch.ts). */
   async #syncBatch(users: readonly AuthUser[], dryRun: boolean, progress: JobProgress, context: WriteContext): Promise<void> {
-    const tally = (action: SyncAction) => progress.counts[action]++;
-    const run = (batch: readonly AuthUser[]) =>
-      dryRun ? this.#engine.previewUsers(batch) : this.#engine.syncUsers(batch, context);
-    try {
-      for (const outcome of await run(users)) tally(outcome.action);
-    } catch (error) {
-      if (!isRowRefusal(error)) throw error;
-      for (const user of users) {
-        try {
-          for (const outcome of await run([user])) tally(outcome.action);
-        } catch (rowError) {
-          if (!isRowRefusal(rowError)) throw rowError;
-          progress.counts.failed++;
-          if (progress.errors.length < MAX_ERRORS) {
-            progress.errors.push({ userId: user.id, code: rowError.code, detail: rowError.message });
-          }
-        }
-      }
-    }
+    await runBatch(
+      users,
+      (batch) => (dryRun ? this.#engine.previewUsers(batch) : this.#engine.syncUsers(batch, context)),
+      (action: SyncAction) => progress.counts[action]++,
+      (user, error) => {
+        progress.counts.failed++;
+        if (progress.errors.length < MAX_ERRORS) progress.errors.push({ userId: user.id, code: error.code, detail: error.message });
+      },
+    );
   }
+
 }

@@ -10,8 +10,8 @@
  * A pass runs under a cross-replica lock: with several replicas, exactly one runs at a time.
  * Framework free, like the engine.
  */
-import { ProblemError } from '../errors/problems.ts';
 import type { Log } from '../logging.ts';
+import { isRowRefusal, runBatch } from './batch.ts';
 import type { AuthUser } from '../sync/auth-user.ts';
 import type { Paged, SyncBackend, WriteContext } from '../sync/backend.ts';
 import type { SyncAction, SyncEngine } from '../sync/engine.ts';
@@ -36,10 +36,6 @@ export interface ReconcilerOptions {
 }
 
 const RECONCILE: WriteContext = { actor: 'reconciler', source: 'reconcile' };
-
-/** Refusals of one row (422/409) stop that row, not the pass. Anything else stops the pass. */
-const isRowRefusal = (error: unknown): error is ProblemError =>
-  error instanceof ProblemError && (error.code === 'profile_rejected' || error.code === 'profile_conflict');
 
 export class Reconciler {
   readonly #backend: SyncBackend;
@@ -124,22 +120,15 @@ export class Reconciler {
     for (let cursor: string | null = null; ; ) {
       const page: Paged<AuthUser> = await this.#backend.missingAuthUsers({ cursor, limit: batchSize });
       const users = page.items;
-      try {
-        for (const outcome of await this.#engine.syncUsers(users, RECONCILE)) report.actions[outcome.action]++;
-      } catch (error) {
-        if (!isRowRefusal(error)) throw error;
-        // One row the table refuses fails the whole statement: sync this batch one by one, so
-        // the others still land and each refusal is reported with its user.
-        for (const user of users) {
-          try {
-            report.actions[(await this.#engine.sync(user.id, RECONCILE)).action]++;
-          } catch (rowError) {
-            if (!isRowRefusal(rowError)) throw rowError;
-            report.failed++;
-            this.#log.warn({ userId: user.id, code: rowError.code, detail: rowError.message }, 'reconcile could not sync a user');
-          }
-        }
-      }
+      await runBatch(
+        users,
+        (batch) => this.#engine.syncUsers(batch, RECONCILE),
+        (action) => report.actions[action]++,
+        (user, error) => {
+          report.failed++;
+          this.#log.warn({ userId: user.id, code: error.code, detail: error.message }, 'reconcile could not sync a user');
+        },
+      );
       if (page.nextCursor === null) return;
       cursor = page.nextCursor;
       // Let requests in between batches (embedded PGlite runs on this thread).
