@@ -45,7 +45,15 @@ export interface AppDeps {
 
 declare module 'fastify' {
   interface FastifyInstance {
-    sync: { engine: SyncEngine; backend: SyncBackend; mode: BackendMode; reconciler: Reconciler; jobs: JobRunner };
+    sync: {
+      engine: SyncEngine;
+      backend: SyncBackend;
+      mode: BackendMode;
+      /** Where the data lives, never with a password: for the start-up banner. */
+      description: string;
+      reconciler: Reconciler;
+      jobs: JobRunner;
+    };
   }
 }
 
@@ -101,7 +109,14 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     { batchSize: config.reconcile.batchSize, staleSeconds: 0 },
     app.log,
   );
-  app.decorate('sync', { engine: runtime.engine, backend: runtime.backend, mode: config.mode, reconciler, jobs });
+  app.decorate('sync', {
+    engine: runtime.engine,
+    backend: runtime.backend,
+    mode: config.mode,
+    description: runtime.description,
+    reconciler,
+    jobs,
+  });
   app.decorateRequest('caller', null);
   app.decorateRequest('rawBody', undefined);
 

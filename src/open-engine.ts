@@ -28,7 +28,7 @@ export interface SyncRuntime {
   backend: SyncBackend;
   /** Where reconcile jobs are kept. */
   jobs: JobStore;
-  /** Where the data lives, for the start-up banner and /ready: never a password. */
+  /** Where the data lives, for the start-up banner: never a password. */
   description: string;
   close(): Promise<void>;
 }

@@ -59,7 +59,7 @@ async function main(): Promise<void> {
   const { intervalSeconds } = config.reconcile;
   const lines = [
     '',
-    `  supabase-user-sync is listening on ${address} (${app.sync.mode} database)`,
+    `  supabase-user-sync is listening on ${address} (${app.sync.description})`,
     `  Swagger UI: ${base}/docs`,
     `  Webhooks:   ${base}/webhooks/supabase`,
     `  Reconcile:  ${intervalSeconds > 0 ? `every ${intervalSeconds} s (RECONCILE_INTERVAL_SECONDS)` : 'off (RECONCILE_INTERVAL_SECONDS=0)'}`,
