@@ -63,6 +63,7 @@ describe('loadConfig', () => {
     [{ WEBHOOK_SECRET: 'v1,whsec_aGVsbG8=|whsec_' }, 'WEBHOOK_SECRET', 'secret 2 is not of the form'],
     [{ RECONCILE_INTERVAL_SECONDS: '-1' }, 'RECONCILE_INTERVAL_SECONDS', 'integer from 0'],
     [{ WEBHOOK_BODY_LIMIT: '1mb' }, 'WEBHOOK_BODY_LIMIT', 'integer from 1024'],
+    [{ OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '1s' }, 'OVERLOAD_MAX_EVENT_LOOP_DELAY_MS', 'integer from 0 to 60000'],
     [{ DATABASE_URL: 'postgres://u@db/app' }, 'SERVICE_TOKENS', 'required outside embedded mode'],
   ])('refuses %o, naming %s', (env, variable, expected) => {
     let error: unknown;
@@ -73,6 +74,12 @@ describe('loadConfig', () => {
     }
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as Error).message).toMatch(new RegExp(`${variable}: .*${expected}`));
+  });
+
+  it('sheds load past 1 s of event-loop delay by default; 0 turns it off', () => {
+    expect(loadConfig({}).http.maxEventLoopDelayMs).toBe(1000);
+    expect(loadConfig({ OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0' }).http.maxEventLoopDelayMs).toBe(0);
+    expect(loadConfig({ OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '250' }).http.maxEventLoopDelayMs).toBe(250);
   });
 
   it('never echoes a secret value in its message', () => {

@@ -94,6 +94,7 @@ const envSchema = z.object({
   }),
   RATE_LIMIT_MAX: integer(600, 0, 1_000_000),
   RATE_LIMIT_WINDOW_SECONDS: integer(60, 1, 86_400),
+  OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: integer(1000, 0, 60_000),
 
   PROFILE_TABLE: optionalString
     .transform((value) => value ?? 'public.users')
@@ -178,6 +179,11 @@ export interface Config {
     /** Requests per caller per window; 0 turns rate limiting off. */
     rateLimitMax: number;
     rateLimitWindowSeconds: number;
+    /**
+     * Mean event-loop delay (ms, sampled each second) above which requests get 503 `overloaded`
+     * instead of queueing behind work the process cannot keep up with; 0 turns it off.
+     */
+    maxEventLoopDelayMs: number;
   };
 }
 
@@ -240,6 +246,7 @@ export function loadConfig(source: NodeJS.ProcessEnv | Record<string, string | u
       corsOrigins: env.CORS_ORIGINS,
       rateLimitMax: env.RATE_LIMIT_MAX,
       rateLimitWindowSeconds: env.RATE_LIMIT_WINDOW_SECONDS,
+      maxEventLoopDelayMs: env.OVERLOAD_MAX_EVENT_LOOP_DELAY_MS,
     },
     reconcile: {
       intervalSeconds: env.RECONCILE_INTERVAL_SECONDS,

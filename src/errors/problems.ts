@@ -27,6 +27,7 @@ export const problemCatalogue = {
   profile_rejected: { status: 422, title: 'The database refused the profile row' },
   rate_limited: { status: 429, title: 'Too many requests' },
   internal_error: { status: 500, title: 'Internal error' },
+  overloaded: { status: 503, title: 'The service is overloaded' },
   database_unavailable: { status: 503, title: 'The database is unavailable' },
   supabase_unavailable: { status: 503, title: 'The Supabase API did not answer' },
   supabase_unauthorized: { status: 503, title: 'Supabase refused the service key' },

@@ -1,6 +1,7 @@
 /**
  * What every request passes on its way in: JSON bodies (an empty one is none), CORS for the
- * configured frontends, security headers, and a rate limit per caller.
+ * configured frontends, security headers, load shedding when the process falls behind, and a rate
+ * limit per caller.
  */
 import fastifyCors from '@fastify/cors';
 import fastifyHelmet from '@fastify/helmet';
@@ -8,6 +9,7 @@ import fastifyRateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Config } from '../config/config.ts';
 import { ProblemError } from '../errors/problems.ts';
+import { registerOverloadProtection } from './overload.ts';
 
 /**
  * POST routes take no body, yet many HTTP clients send `Content-Type: application/json` with an
@@ -67,6 +69,10 @@ export async function registerEdge(app: FastifyInstance, http: Config['http']): 
       },
     },
   });
+
+  // After CORS and the security headers, so a shed request's 503 still carries them (a browser
+  // could not read a 503 without its CORS headers), and before anything that does real work.
+  await registerOverloadProtection(app, http.maxEventLoopDelayMs);
 
   if (http.rateLimitMax > 0) {
     await app.register(fastifyRateLimit, {

@@ -44,6 +44,8 @@ export async function startApp(db: TestDatabase | null, env: Record<string, stri
     DEFERRED_SYNC_INTERVAL_SECONDS: '0',
     // Tests poll and fan out; the rate-limit test turns it on for itself.
     RATE_LIMIT_MAX: '0',
+    // A loaded test machine must not shed the suite's requests; the overload test turns it on.
+    OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
     ...env,
   });
   // The logger goes through the same redaction settings as production's.

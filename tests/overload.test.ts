@@ -1,0 +1,81 @@
+/**
+ * Overload: while the event loop cannot keep up, requests get a quick 503 `overloaded` with
+ * Retry-After (problem+json) instead of waiting until their callers give up; `/health` still
+ * answers 200; once the load passes, requests succeed again without a restart.
+ *
+ * The app runs in this test's process; a worker thread sends requests at a steady pace while the
+ * main thread saturates its own event loop (busy-waits with one loop turn between them), so the
+ * requests really queue up behind a loaded loop.
+ */
+import { describe, expect, it } from 'vitest';
+import { auth, useTestApp } from './helpers/app.ts';
+import { runRequestLoop, saturateEventLoop, type LoopOutcome } from './helpers/busy.ts';
+import { insertAuthUser } from './helpers/users.ts';
+
+/** Shed above 150 ms of mean delay; the saturation delays every loop turn by about 400 ms. */
+const THRESHOLD_MS = 150;
+const CHUNK_MS = 400;
+const CALM_BEFORE_MS = 1_500;
+const SATURATED_MS = 4_000;
+/** Pressure is sampled once a second: allow two samples, and a loaded machine, to see it clear. */
+const RECOVERY_MS = 3_000;
+const CALM_AFTER_MS = 2_000;
+
+const isOverloaded = (outcome: LoopOutcome) =>
+  outcome.status === 503 &&
+  outcome.code === 'overloaded' &&
+  /^application\/problem\+json/.test(outcome.contentType ?? '') &&
+  Number(outcome.retryAfter) > 0;
+
+describe('an overloaded event loop', () => {
+  const ctx = useTestApp({ env: { OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: String(THRESHOLD_MS) } });
+
+  it('sheds requests with 503 overloaded while saturated, keeps /health up, and recovers', async () => {
+    const id = await insertAuthUser(ctx.db.sql);
+    const loop = runRequestLoop({
+      url: ctx.url,
+      round: [
+        { method: 'POST', path: `/sync/${id}`, headers: auth },
+        { method: 'GET', path: '/users/missing?limit=1', headers: auth },
+        { method: 'GET', path: '/health' },
+        { method: 'GET', path: '/ready' },
+      ],
+      everyMs: 50,
+      forMs: CALM_BEFORE_MS + SATURATED_MS + RECOVERY_MS + CALM_AFTER_MS,
+      timeoutMs: 15_000,
+    });
+
+    await new Promise((resolve) => setTimeout(resolve, CALM_BEFORE_MS));
+    const saturatedFrom = Date.now();
+    await saturateEventLoop(SATURATED_MS, CHUNK_MS);
+    const saturatedUntil = Date.now();
+    const outcomes = await loop;
+
+    // Every request got an answer: none timed out, none lost its connection.
+    expect(outcomes.filter((outcome) => outcome.error !== undefined)).toEqual([]);
+    // Each is served or shed; nothing else (no 500, no 503 of another kind).
+    for (const outcome of outcomes) {
+      if (outcome.status !== 200) expect(outcome, JSON.stringify(outcome)).toSatisfy(isOverloaded);
+    }
+
+    // Liveness never fails for being busy.
+    const health = outcomes.filter((outcome) => outcome.path === '/health');
+    expect(health.map((outcome) => outcome.status)).toEqual(health.map(() => 200));
+
+    // Requests answered while the loop was saturated were shed: syncs, reads and readiness alike.
+    const duringPressure = outcomes.filter(
+      (outcome) => outcome.receivedAt > saturatedFrom && outcome.receivedAt <= saturatedUntil,
+    );
+    for (const path of [`/sync/${id}`, '/users/missing?limit=1', '/ready']) {
+      expect(duringPressure.filter((outcome) => outcome.path === path).some(isOverloaded), path).toBe(true);
+    }
+
+    // Before the load, and once it has passed, everything is served.
+    const before = outcomes.filter((outcome) => outcome.receivedAt < saturatedFrom - 200);
+    const after = outcomes.filter((outcome) => outcome.sentAt > saturatedUntil + RECOVERY_MS);
+    expect(before.length).toBeGreaterThan(0);
+    expect(after.length).toBeGreaterThan(0);
+    expect(before.filter((outcome) => outcome.status !== 200)).toEqual([]);
+    expect(after.filter((outcome) => outcome.status !== 200)).toEqual([]);
+  }, 60_000);
+});
