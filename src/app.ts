@@ -68,6 +68,9 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     bodyLimit: 1024 * 1024,
     // Let in-flight requests finish on close; new ones get 503 meanwhile.
     return503OnClosing: true,
+    // Errors the router raises before any route is found (a path with a broken %-escape such as
+    // `/users/%`) go through the same handler, as problem+json, not as Fastify's own JSON body.
+    frameworkErrors: (error, request, reply) => void errorHandler(error, request, reply),
   }).withTypeProvider<ZodTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);

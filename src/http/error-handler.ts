@@ -58,6 +58,8 @@ function toProblem(error: FastifyError): ProblemError {
 
 export function sendProblem(reply: FastifyReply, problem: ProblemError, requestId: string): FastifyReply {
   reply.code(problem.status).type('application/problem+json');
+  // Also set by the app's onSend hook, which errors from the router (frameworkErrors) skip.
+  reply.header('x-request-id', requestId);
   if (problem.retryAfter !== undefined) reply.header('retry-after', String(problem.retryAfter));
   if (problem.status === 401) reply.header('www-authenticate', 'Bearer');
   // Sent as a string so no route's response schema re-serialises (or strips) the problem.
