@@ -97,7 +97,11 @@ export function buildProfileStatements(table: ProfileTable, mapping: FieldMappin
   const upsert = `
     WITH ${input},
     before AS (
-      SELECT p.id, to_jsonb(p) AS row FROM ${t} p WHERE p.id IN (SELECT id FROM input)
+      -- = ANY(ARRAY(...)), not IN (SELECT ...): PostgreSQL guesses 100 input rows whatever the batch,
+      -- and for that guess a semi-join over a sequential scan of the whole profile table can look
+      -- cheaper than 100 index probes on a table of a few thousand rows (one sync read them all, in
+      -- 8 ms instead of 0.1 ms, at 10,000 profiles). An array is always probed through the index.
+      SELECT p.id, to_jsonb(p) AS row FROM ${t} p WHERE p.id = ANY (ARRAY(SELECT id FROM input))
     ), written AS (
       INSERT INTO ${t} AS p (id, ${columns.join(', ')})
       SELECT id, ${columns.join(', ')} FROM input
@@ -146,12 +150,15 @@ export function buildProfileStatements(table: ProfileTable, mapping: FieldMappin
         FROM unnest($1::uuid[]) AS ids(id) LEFT JOIN before b ON b.id = ids.id LEFT JOIN changed c ON c.id = ids.id`;
   }
 
-  // The anti-joins run on the two primary keys; each page is one statement.
+  // The anti-joins run on the two primary keys; each page is one statement. The subquery repeats
+  // the page's lower bound on its own table: implied by the join, but PostgreSQL does not infer
+  // it, and a merge join would otherwise read the other key from its start on every page (a
+  // last page over a million profiles read all of them: 400 ms instead of 40).
   const missingList = `
     SELECT u.id::text AS id, u.email, to_jsonb(u.created_at) #>> '{}' AS created_at
       FROM auth.users u
      WHERE u.deleted_at IS NULL AND ${AFTER.replace('%s', 'u.id')}
-       AND NOT EXISTS (SELECT 1 FROM ${t} p WHERE p.id = u.id)
+       AND NOT EXISTS (SELECT 1 FROM ${t} p WHERE p.id = u.id AND ${AFTER.replace('%s', 'p.id')})
      ORDER BY u.id
      LIMIT $1`;
 
@@ -161,7 +168,7 @@ export function buildProfileStatements(table: ProfileTable, mapping: FieldMappin
       FROM auth.users u
       CROSS JOIN LATERAL (SELECT ${AUTH_USER_SELECT}) x
      WHERE u.deleted_at IS NULL AND ${AFTER.replace('%s', 'u.id')}
-       AND ${profile} (SELECT 1 FROM ${t} p WHERE p.id = u.id)
+       AND ${profile} (SELECT 1 FROM ${t} p WHERE p.id = u.id AND ${AFTER.replace('%s', 'p.id')})
      ORDER BY u.id
      LIMIT $1`;
   const missingUsers = usersPage('NOT EXISTS');
@@ -179,7 +186,7 @@ export function buildProfileStatements(table: ProfileTable, mapping: FieldMappin
       FROM ${t} p
      WHERE ${AFTER.replace('%s', 'p.id')}
        ${ownsDeletedAt ? 'AND p.deleted_at IS NULL' : ''}
-       AND NOT EXISTS (SELECT 1 FROM auth.users u WHERE u.id = p.id AND u.deleted_at IS NULL)
+       AND NOT EXISTS (SELECT 1 FROM auth.users u WHERE u.id = p.id AND u.deleted_at IS NULL AND ${AFTER.replace('%s', 'u.id')})
      ORDER BY p.id
      LIMIT $1`;
 
