@@ -22,3 +22,24 @@ describe('paths the router cannot decode', () => {
     expect(await snapshotDatabase(ctx.db.sql)).toEqual(before);
   });
 });
+
+describe('a CORS preflight without its headers', () => {
+  const FRONTEND = 'https://app.example.com';
+  const ctx = useTestApp({ env: { CORS_ORIGINS: FRONTEND } });
+
+  // Found by tests/fuzz.test.ts: @fastify/cors answered this with a text/plain 400.
+  it('400 problem+json for an OPTIONS from an allowed origin with no Access-Control-Request-Method', async () => {
+    for (const url of ['/sync/me', '/users/missing', `/users/${'0'.repeat(8)}-0000-0000-0000-${'0'.repeat(12)}`]) {
+      const res = await ctx.t.app.inject({ method: 'OPTIONS', url, headers: { origin: FRONTEND } });
+      expect(res.statusCode).toBe(400);
+      expect(expectProblem(res).code).toBe('invalid_request');
+    }
+    // A real preflight still passes.
+    const preflight = await ctx.t.app.inject({
+      method: 'OPTIONS',
+      url: '/sync/me',
+      headers: { origin: FRONTEND, 'access-control-request-method': 'POST' },
+    });
+    expect(preflight.statusCode).toBe(204);
+  });
+});

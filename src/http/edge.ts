@@ -44,6 +44,12 @@ export async function registerEdge(app: FastifyInstance, http: Config['http']): 
   // just left without CORS headers: the caller sees why, and nothing runs on its behalf.
   await app.register(fastifyCors, () => (request: FastifyRequest, callback: (error: Error | null, options?: object) => void) => {
     const origin = request.headers.origin;
+    // @fastify/cors answers an OPTIONS from an allowed origin that lacks
+    // Access-Control-Request-Method with a text/plain 400; say it as a problem instead.
+    if (request.method === 'OPTIONS' && origin !== undefined && allowed.has(origin) && !request.headers['access-control-request-method']) {
+      callback(new ProblemError('invalid_request', 'A CORS preflight needs an Access-Control-Request-Method header.'));
+      return;
+    }
     if (origin === undefined || allowed.has(origin) || isSameOrigin(origin, request)) {
       callback(null, {
         origin: origin !== undefined && allowed.has(origin) ? origin : false,
