@@ -991,7 +991,7 @@ export interface components {
             /** @example No user 3f1c0e5e-8d3a-4b7e-9a51-2c9d7e4b6a10 in auth.users and no profile row for it. */
             detail: string;
             /** @enum {string} */
-            code: "invalid_request" | "invalid_user_id" | "invalid_cursor" | "unauthorized" | "token_expired" | "invalid_token" | "webhook_signature_invalid" | "webhook_timestamp_invalid" | "forbidden" | "user_not_found" | "route_not_found" | "job_not_found" | "profile_conflict" | "body_too_large" | "unsupported_media_type" | "profile_rejected" | "rate_limited" | "internal_error" | "overloaded" | "database_unavailable" | "supabase_unavailable" | "supabase_unauthorized";
+            code: "invalid_request" | "invalid_user_id" | "invalid_cursor" | "unauthorized" | "token_expired" | "invalid_token" | "webhook_signature_invalid" | "webhook_timestamp_invalid" | "forbidden" | "user_not_found" | "route_not_found" | "job_not_found" | "profile_conflict" | "body_too_large" | "unsupported_media_type" | "profile_rejected" | "rate_limited" | "internal_error" | "overloaded" | "shutting_down" | "database_unavailable" | "supabase_unavailable" | "supabase_unauthorized";
             instance?: string;
         } & {
             [key: string]: unknown;

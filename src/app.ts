@@ -23,6 +23,7 @@ import { UserTokenVerifier } from './auth/user-tokens.ts';
 import type { Config, BackendMode } from './config/config.ts';
 import type { SqlClient } from './db/sql-client.ts';
 import { errorHandler, notFoundHandler } from './http/error-handler.ts';
+import { registerClosing } from './http/closing.ts';
 import { acceptEmptyJsonBodies, registerEdge } from './http/edge.ts';
 import { registerOpenApi } from './http/openapi.ts';
 import { loggerOptions, requestId } from './logging.ts';
@@ -66,8 +67,9 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     genReqId: requestId,
     // No route takes a large body; this bounds what a caller can make us buffer and parse.
     bodyLimit: 1024 * 1024,
-    // Let in-flight requests finish on close; new ones get 503 meanwhile.
-    return503OnClosing: true,
+    // Closing is handled by http/closing.ts: in-flight requests finish (with Connection: close),
+    // new ones get a problem+json 503 rather than Fastify's plain one.
+    return503OnClosing: false,
     // Errors the router raises before any route is found (a path with a broken %-escape such as
     // `/users/%`) go through the same handler, as problem+json, not as Fastify's own JSON body.
     frameworkErrors: (error, request, reply) => void errorHandler(error, request, reply),
@@ -78,6 +80,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
   acceptEmptyJsonBodies(app);
+  registerClosing(app, config.http.shutdownDrainMs);
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });

@@ -64,6 +64,7 @@ describe('loadConfig', () => {
     [{ RECONCILE_INTERVAL_SECONDS: '-1' }, 'RECONCILE_INTERVAL_SECONDS', 'integer from 0'],
     [{ WEBHOOK_BODY_LIMIT: '1mb' }, 'WEBHOOK_BODY_LIMIT', 'integer from 1024'],
     [{ OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '1s' }, 'OVERLOAD_MAX_EVENT_LOOP_DELAY_MS', 'integer from 0 to 60000'],
+    [{ SHUTDOWN_DRAIN_MS: '9000' }, 'SHUTDOWN_DRAIN_MS', 'integer from 0 to 8000'],
     [{ DATABASE_URL: 'postgres://u@db/app' }, 'SERVICE_TOKENS', 'required outside embedded mode'],
   ])('refuses %o, naming %s', (env, variable, expected) => {
     let error: unknown;
@@ -80,6 +81,11 @@ describe('loadConfig', () => {
     expect(loadConfig({}).http.maxEventLoopDelayMs).toBe(1000);
     expect(loadConfig({ OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0' }).http.maxEventLoopDelayMs).toBe(0);
     expect(loadConfig({ OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '250' }).http.maxEventLoopDelayMs).toBe(250);
+  });
+
+  it('drains for 1 s on shutdown by default, within the 10 s the process has to exit', () => {
+    expect(loadConfig({}).http.shutdownDrainMs).toBe(1000);
+    expect(loadConfig({ SHUTDOWN_DRAIN_MS: '0' }).http.shutdownDrainMs).toBe(0);
   });
 
   it('never echoes a secret value in its message', () => {

@@ -56,6 +56,8 @@ describe('closing the app', () => {
       const res = await inFlight;
       expect(res.status).toBe(200);
       expect(res.body.action).toBe('updated');
+      // Finished while closing: the connection ends with it rather than idling into the close.
+      expect(res.headers.connection).toBe('close');
       await closing;
     } finally {
       release();

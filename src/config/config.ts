@@ -95,6 +95,7 @@ const envSchema = z.object({
   RATE_LIMIT_MAX: integer(600, 0, 1_000_000),
   RATE_LIMIT_WINDOW_SECONDS: integer(60, 1, 86_400),
   OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: integer(1000, 0, 60_000),
+  SHUTDOWN_DRAIN_MS: integer(1000, 0, 8_000),
 
   PROFILE_TABLE: optionalString
     .transform((value) => value ?? 'public.users')
@@ -184,6 +185,11 @@ export interface Config {
      * instead of queueing behind work the process cannot keep up with; 0 turns it off.
      */
     maxEventLoopDelayMs: number;
+    /**
+     * On shutdown, how long the listener stays open answering 503 `shutting_down` before it
+     * closes idle connections (http/closing.ts). Under the 10 s the process gives itself to exit.
+     */
+    shutdownDrainMs: number;
   };
 }
 
@@ -247,6 +253,7 @@ export function loadConfig(source: NodeJS.ProcessEnv | Record<string, string | u
       rateLimitMax: env.RATE_LIMIT_MAX,
       rateLimitWindowSeconds: env.RATE_LIMIT_WINDOW_SECONDS,
       maxEventLoopDelayMs: env.OVERLOAD_MAX_EVENT_LOOP_DELAY_MS,
+      shutdownDrainMs: env.SHUTDOWN_DRAIN_MS,
     },
     reconcile: {
       intervalSeconds: env.RECONCILE_INTERVAL_SECONDS,

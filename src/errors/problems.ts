@@ -28,6 +28,7 @@ export const problemCatalogue = {
   rate_limited: { status: 429, title: 'Too many requests' },
   internal_error: { status: 500, title: 'Internal error' },
   overloaded: { status: 503, title: 'The service is overloaded' },
+  shutting_down: { status: 503, title: 'The service is shutting down' },
   database_unavailable: { status: 503, title: 'The database is unavailable' },
   supabase_unavailable: { status: 503, title: 'The Supabase API did not answer' },
   supabase_unauthorized: { status: 503, title: 'Supabase refused the service key' },

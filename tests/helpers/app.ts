@@ -46,6 +46,8 @@ export async function startApp(db: TestDatabase | null, env: Record<string, stri
     RATE_LIMIT_MAX: '0',
     // A loaded test machine must not shed the suite's requests; the overload test turns it on.
     OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
+    // Closing an app in a test need not wait for clients to notice.
+    SHUTDOWN_DRAIN_MS: '0',
     ...env,
   });
   // The logger goes through the same redaction settings as production's.
