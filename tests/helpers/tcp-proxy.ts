@@ -1,12 +1,14 @@
 /**
  * A TCP proxy in front of the real PostgreSQL server, so a test can make the database vanish
- * (refused connections, cut sockets) and come back, without stopping the shared server.
+ * and come back, without stopping the shared server. `down()` does what a server restart (or a
+ * crash, or a failover) does to its clients: every live connection is reset (RST, so the client
+ * sees ECONNRESET, not a polite end of stream) and new ones are refused until `up()`.
  */
 import net from 'node:net';
 
 export interface TcpProxy {
   port: number;
-  /** Cuts every open connection and refuses new ones. */
+  /** Resets every open connection and refuses new ones. */
   down(): Promise<void>;
   /** Accepts connections again, on the same port. */
   up(): Promise<void>;
@@ -34,11 +36,18 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   await listen(0);
   const port = (server.address() as net.AddressInfo).port;
   const stopListening = () => new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve()));
+  const resetAll = () => {
+    for (const socket of sockets) {
+      // A socket still connecting cannot send an RST yet; destroying it is the same to the peer.
+      if (socket.connecting || socket.destroyed) socket.destroy();
+      else socket.resetAndDestroy();
+    }
+  };
   return {
     port,
     async down() {
       const closed = stopListening();
-      for (const socket of sockets) socket.destroy();
+      resetAll();
       await closed;
     },
     up: () => listen(port),
