@@ -33,10 +33,11 @@ function snapshotSql(tables: readonly string[]): string {
                    count(*) || ':' || md5(coalesce(string_agg(to_jsonb(t)::text, E'\\n' ORDER BY to_jsonb(t)::text), '')) AS fingerprint
             FROM ${table} t`;
   });
+  // pg_catalog rather than information_schema: the same answer here, at a fraction of the cost.
   const catalog = `SELECT 'catalog' AS name,
-                          string_agg(table_schema || '.' || table_name, ',' ORDER BY table_schema, table_name) AS fingerprint
-                   FROM information_schema.tables
-                   WHERE table_schema IN ('auth', 'public', 'user_sync')`;
+                          string_agg(n.nspname || '.' || c.relname, ',' ORDER BY n.nspname, c.relname) AS fingerprint
+                   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                   WHERE n.nspname IN ('auth', 'public', 'user_sync') AND c.relkind IN ('r', 'p', 'v', 'm')`;
   return [...perTable, catalog].join('\nUNION ALL\n');
 }
 
@@ -52,3 +53,42 @@ export const rowCounts = (snapshot: DatabaseSnapshot): Record<string, number> =>
       .filter(([name]) => name !== 'catalog')
       .map(([name, fingerprint]) => [name, Number(fingerprint.split(':')[0])]),
   );
+
+/**
+ * A cheap write detector for thousands of requests, where a full snapshot after each would cost
+ * more than the requests: a row trigger on every snapshot table (and a TRUNCATE trigger) bumps a
+ * counter in a schema of its own. The counter is a row, not a sequence, so a write that is rolled
+ * back (a dry run, a refused insert) is not counted, exactly as it leaves no trace in a snapshot.
+ * Install it after the app has run its migrations, so the user_sync tables exist.
+ */
+export interface WriteProbe {
+  /** Committed writes (rows inserted, updated or deleted; truncations) since the probe was installed. */
+  writes(): Promise<number>;
+}
+
+export async function installWriteProbe(db: Queryable, tables: readonly string[] = SNAPSHOT_TABLES): Promise<WriteProbe> {
+  const triggers = tables.map((table) => {
+    if (!TABLE_NAME.test(table)) throw new Error(`not a plain table name: ${table}`);
+    const name = `write_probe_${table.replace('.', '_')}`;
+    return `CREATE TRIGGER ${name}_rows AFTER INSERT OR UPDATE OR DELETE ON ${table} FOR EACH ROW EXECUTE FUNCTION write_probe.count();
+            CREATE TRIGGER ${name}_truncate AFTER TRUNCATE ON ${table} FOR EACH STATEMENT EXECUTE FUNCTION write_probe.count();`;
+  });
+  await db.exec(`
+    CREATE SCHEMA write_probe;
+    CREATE TABLE write_probe.counter (n bigint NOT NULL);
+    INSERT INTO write_probe.counter VALUES (0);
+    -- SECURITY DEFINER: the app may connect as a role that cannot write this schema.
+    CREATE FUNCTION write_probe.count() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
+    BEGIN
+      UPDATE write_probe.counter SET n = n + 1;
+      RETURN NULL;
+    END $$;
+    ${triggers.join('\n')}
+  `);
+  return {
+    async writes() {
+      const [row] = await db.query<{ n: string | number }>('SELECT n FROM write_probe.counter');
+      return Number(row!.n);
+    },
+  };
+}
