@@ -3,18 +3,18 @@
  * (path, query, headers, JSON body fields), bodies over the limits, deeply nested JSON, wrong
  * content types, and header floods over a real socket. Every case gets a 4xx, never a 5xx;
  * problem+json wherever the app answers (Node's own 431 and 400 from its HTTP parser cannot be);
- * and writes nothing: the database fingerprint (helpers/snapshot.ts) is the same afterwards, and
- * every table is still there.
+ * and writes nothing: no row written after any request (a trigger-counted probe), the full
+ * database fingerprint (helpers/snapshot.ts) the same after every test, and every table still there.
  */
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import type { LightMyRequestResponse } from 'fastify';
 import { SignJWT } from 'jose';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { demoUserId } from '../src/embedded/demo-seed.ts';
 import { ADMIN_TOKEN, auth, useTestApp } from './helpers/app.ts';
 import { expectProblem } from './helpers/problem-response.ts';
-import { rowCounts, snapshotDatabase, type DatabaseSnapshot } from './helpers/snapshot.ts';
+import { installWriteProbe, rowCounts, snapshotDatabase, type DatabaseSnapshot, type WriteProbe } from './helpers/snapshot.ts';
 import { newWebhookSecret, sign } from './helpers/webhooks.ts';
 
 const JWT_SECRET = 'hostile-jwt-secret-with-at-least-32-characters';
@@ -120,6 +120,9 @@ const PLACES: [string, (value: string) => Case | undefined][] = [
     const request = signed(authHook({ id: NOBODY }));
     return { ...request, headers: { ...request.headers, 'webhook-signature': v } };
   }],
+  // The one route that serves files (Swagger UI's assets).
+  ['GET /docs/static/* path', (v) => ({ method: 'GET', url: `/docs/static/${encodeURIComponent(v)}` })],
+  ['GET /docs/static/* path, unencoded', (v) => (/^[\x21-\x7e]+$/.test(v) ? { method: 'GET', url: `/docs/static/${v}` } : undefined)],
   ['POST /reconcile body dryRun', (v) => ({ method: 'POST', url: '/reconcile', headers: adminJson, payload: JSON.stringify({ dryRun: v }) })],
   ['POST /reconcile body include[]', (v) => ({ method: 'POST', url: '/reconcile', headers: adminJson, payload: JSON.stringify({ dryRun: true, include: [v] }) })],
   ['POST /reconcile body key', (v) => ({ method: 'POST', url: '/reconcile', headers: adminJson, payload: JSON.stringify({ dryRun: true, [v]: true }) })],
@@ -144,20 +147,28 @@ describe('hostile input', () => {
 
   /** The database before any hostile request; every case must leave it exactly so. */
   let untouched: DatabaseSnapshot;
+  /** Counts committed row writes, cheaply enough to check after each of the ~700 requests. */
+  let probe: WriteProbe;
   /** A valid access token of a user that does not exist: POST /sync/me gets past its check. */
   let nobodyToken: string;
 
   beforeAll(async () => {
     untouched = await snapshotDatabase(ctx.db.sql);
+    probe = await installWriteProbe(ctx.db.sql);
     nobodyToken = await new SignJWT({ sub: NOBODY, aud: 'authenticated', role: 'authenticated' })
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
       .setExpirationTime('1h')
       .sign(new TextEncoder().encode(JWT_SECRET));
   });
 
+  // After each test, the full comparison: every row of every table, and the list of tables.
+  afterEach(async () => {
+    expect(await snapshotDatabase(ctx.db.sql), 'the database changed').toEqual(untouched);
+  });
+
+  /** After each request: not one row written (the probe), so a failure names the request. */
   async function expectNothingWritten(what: string): Promise<void> {
-    const now = await snapshotDatabase(ctx.db.sql);
-    expect(now, `${what} wrote to the database`).toEqual(untouched);
+    expect(await probe.writes(), `${what} wrote to the database`).toBe(0);
   }
 
   /** A 4xx problem (or, for HEAD-less cases, at least its status), and the database as it was. */
@@ -167,6 +178,8 @@ describe('hostile input', () => {
     expect(res.statusCode, described).toBeGreaterThanOrEqual(400);
     expect(res.statusCode, described).toBeLessThan(500);
     expectProblem(res, request.method);
+    // Nothing read from disk came back (/etc/passwd, the package's own files).
+    expect(res.body, described).not.toMatch(/root:x?:0:0|"name": "supabase-user-sync"|\[extensions\]/);
     await expectNothingWritten(described);
     return res;
   }
@@ -319,16 +332,16 @@ describe('hostile input', () => {
         // The server may close while we still write (that is its answer to a flood).
         socket.on('error', () => undefined);
         socket.on('close', done);
+        // Not half-closed after writing: a static file lookup takes a half-closed socket for an
+        // aborted request and answers nothing. Each request says `Connection: close` instead.
         socket.write(head + body);
-        // Half-close: the server answers, then closes its side.
-        socket.end();
       });
     }
 
     const headersOf = (count: number, size: number) =>
       Array.from({ length: count }, (_, i) => `X-Flood-${i}: ${'v'.repeat(size)}\r\n`).join('');
     const request = (extraHeaders: string, path = `/sync/${NOBODY}`) =>
-      `POST ${path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${ADMIN_TOKEN}\r\nContent-Length: 0\r\n${extraHeaders}\r\n`;
+      `POST ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nAuthorization: Bearer ${ADMIN_TOKEN}\r\nContent-Length: 0\r\n${extraHeaders}\r\n`;
 
     const floods: [string, string, RegExp][] = [
       ['5,000 small headers', request(headersOf(5_000, 8)), /^HTTP\/1\.1 431 /],
@@ -354,6 +367,16 @@ describe('hostile input', () => {
       expect(sync.status).toBe(404);
       expect(sync.headers.get('content-type')).toMatch(/^application\/problem\+json/);
       await expectNothingWritten(name);
+    });
+
+    it('traversal in a raw request line (no client normalises the dots) serves no file', async () => {
+      for (const target of ['/docs/static/../../package.json', '/docs/static/../../../../../../etc/passwd', '/docs/static/..%2f..%2fpackage.json',
+        '/docs/static/%2e%2e/%2e%2e/package.json', '/docs/static/..\\..\\package.json', '/../../etc/passwd', '/docs/static/%00/../../package.json']) {
+        const answer = await rawExchange(`GET ${target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`);
+        expect(answer, target).toMatch(/^HTTP\/1\.1 4\d\d /);
+        expect(answer, target).not.toMatch(/root:x?:0:0|"name": "supabase-user-sync"/);
+      }
+      await expectNothingWritten('traversal over a socket');
     });
 
     it('a flood under the limits reaches the app, and is answered as problem+json', async () => {
@@ -409,6 +432,9 @@ describe('hostile input', () => {
       const after = await snapshotDatabase(ctx.db.sql);
       for (const table of ['auth.users', 'public.users', 'user_sync.audit_log', 'catalog']) expect(after[table], table).toBe(before[table]);
       expect(rowCounts(after)['user_sync.webhook_deliveries']).toBe(rowCounts(before)['user_sync.webhook_deliveries']! + SQL_INJECTION.length);
+      // Those deliveries are the only writes, and are this test's own.
+      expect(await probe.writes()).toBe(SQL_INJECTION.length);
+      untouched = after;
     });
   });
 });
