@@ -379,6 +379,18 @@ describe('hostile input', () => {
       await expectNothingWritten('traversal over a socket');
     });
 
+    it('duplicate credentials: Node keeps the first Authorization, and either way it is a 4xx problem', async () => {
+      const twice = (first: string, second: string) =>
+        request('').replace(`Authorization: Bearer ${ADMIN_TOKEN}\r\n`, `Authorization: ${first}\r\nAuthorization: ${second}\r\n`);
+      const wrongFirst = await rawExchange(twice('Bearer wrong-token', `Bearer ${ADMIN_TOKEN}`));
+      expect(wrongFirst).toMatch(/^HTTP\/1\.1 401 /);
+      // The admin token first: authenticated, and the user does not exist.
+      const adminFirst = await rawExchange(twice(`Bearer ${ADMIN_TOKEN}`, 'Bearer wrong-token'));
+      expect(adminFirst).toMatch(/^HTTP\/1\.1 404 /);
+      for (const answer of [wrongFirst, adminFirst]) expect(answer).toMatch(/content-type: application\/problem\+json/i);
+      await expectNothingWritten('duplicate Authorization headers');
+    });
+
     it('a flood under the limits reaches the app, and is answered as problem+json', async () => {
       // 500 short headers fit in Node's 16 KiB; the request is then judged on its merits.
       const answer = await rawExchange(request(headersOf(500, 4)).replace(`Bearer ${ADMIN_TOKEN}`, 'Bearer wrong-token'));
