@@ -1,6 +1,7 @@
 /**
  * The process: read the configuration, build the app, listen, and shut down gracefully.
- * On SIGTERM/SIGINT in-flight requests finish (new ones get 503) before the process exits.
+ * On SIGTERM/SIGINT requests in flight finish (with `Connection: close`) and new ones get 503
+ * `shutting_down` before the process exits (http/closing.ts); past 10 s it exits anyway, code 1.
  */
 import closeWithGrace from 'close-with-grace';
 import { buildApp } from './app.ts';
@@ -48,6 +49,8 @@ async function main(): Promise<void> {
     process.exit(1);
   }
 
+  // 10 s: inside Kubernetes' default 30 s grace period, above SHUTDOWN_DRAIN_MS (at most 8 s)
+  // plus a request in flight (the database fails fast: 5 s connection timeout).
   closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'shutting down after an error');
     else app.log.info({ signal }, 'shutting down: finishing in-flight requests');
