@@ -50,7 +50,7 @@ async function main(): Promise<void> {
   }
 
   // 10 s: inside Kubernetes' default 30 s grace period, above SHUTDOWN_DRAIN_MS (at most 8 s)
-  // plus a request in flight (the database fails fast: 5 s connection timeout).
+  // plus the requests in flight (milliseconds, normally; a statement still running at 10 s is cut).
   closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'shutting down after an error');
     else app.log.info({ signal }, 'shutting down: finishing in-flight requests');
