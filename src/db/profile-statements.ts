@@ -175,11 +175,13 @@ export function buildProfileStatements(table: ProfileTable, mapping: FieldMappin
 
   const profiledUsers = usersPage('EXISTS');
 
-  const orphanCondition = `${ownsDeletedAt ? 'p.deleted_at IS NULL AND ' : ''}NOT EXISTS (SELECT 1 FROM auth.users u WHERE u.id = p.id AND u.deleted_at IS NULL)`;
+  // One pass over both tables (a full join on the keys) instead of one join per count.
+  const liveUser = 'u.id IS NOT NULL AND u.deleted_at IS NULL';
   const reconcileTotals = `
-    SELECT (SELECT count(*) FROM auth.users u WHERE u.deleted_at IS NULL AND NOT EXISTS (SELECT 1 FROM ${t} p WHERE p.id = u.id))::int AS missing,
-           (SELECT count(*) FROM auth.users u WHERE u.deleted_at IS NULL AND EXISTS (SELECT 1 FROM ${t} p WHERE p.id = u.id))::int AS with_profile,
-           (SELECT count(*) FROM ${t} p WHERE ${orphanCondition})::int AS orphaned`;
+    SELECT count(*) FILTER (WHERE ${liveUser} AND p.id IS NULL)::int AS missing,
+           count(*) FILTER (WHERE ${liveUser} AND p.id IS NOT NULL)::int AS with_profile,
+           count(*) FILTER (WHERE p.id IS NOT NULL AND NOT (${liveUser})${ownsDeletedAt ? ' AND p.deleted_at IS NULL' : ''})::int AS orphaned
+      FROM auth.users u FULL JOIN ${t} p ON p.id = u.id`;
 
   const orphans = `
     SELECT p.id::text AS id

@@ -12,6 +12,7 @@ import type { AuthUser } from '../sync/auth-user.ts';
 import type { Page, Paged, SyncBackend, WriteContext } from '../sync/backend.ts';
 import type { SyncAction, SyncEngine } from '../sync/engine.ts';
 import { runBatch } from './batch.ts';
+import { prefetchedPages } from './pages.ts';
 import { emptyCounts, type JobPhase, type JobProgress, type JobRecord, type JobStore } from './job-store.ts';
 
 export const JOB_PHASES: readonly JobPhase[] = ['missing', 'stale', 'orphaned'];
@@ -97,16 +98,13 @@ export class JobRunner {
       cursor: job.cursor,
     };
     this.#log.info({ jobId: job.id, resumed: job.phase !== null, dryRun: job.dryRun, include: job.include }, 'reconcile job started');
+    // Counted alongside the first batches, not before them: over a million users the count is a
+    // full pass over both tables, seconds the job need not wait for. Its snapshot is still the
+    // job's start, taken before the first batch writes.
+    const counting = progress.total === null ? this.#countTotal(job).then((total) => void (progress.total = total)) : Promise.resolve();
+    // Awaited before the job ends; a failure there must not go unhandled if a batch fails first.
+    counting.catch(() => undefined);
     try {
-      if (progress.total === null) {
-        const totals = await this.#backend.reconcileTotals();
-        if (totals) {
-          progress.total =
-            (job.include.includes('missing') ? totals.missing : 0) +
-            (job.include.includes('stale') ? totals.withProfile : 0) +
-            (job.include.includes('orphaned') && this.#engine.deletePolicy !== 'keep' ? totals.orphaned : 0);
-        }
-      }
       const start = progress.phase === null ? 0 : job.include.indexOf(progress.phase);
       for (const phase of job.include.slice(start)) {
         if (phase !== progress.phase) {
@@ -115,6 +113,7 @@ export class JobRunner {
         }
         await this.#runPhase(job, phase, progress, context);
       }
+      await counting;
       await this.#store.save(job.id, progress);
       await this.#store.finish(job.id, 'succeeded');
       this.#log.info({ jobId: job.id, counts: progress.counts, done: progress.done }, 'reconcile job succeeded');
@@ -129,33 +128,47 @@ export class JobRunner {
     }
   }
 
+  /** What the job's steps have before them; null where the back end cannot count cheaply. */
+  async #countTotal(job: JobRecord): Promise<number | null> {
+    const totals = await this.#backend.reconcileTotals();
+    if (totals === null) return null;
+    return (
+      (job.include.includes('missing') ? totals.missing : 0) +
+      (job.include.includes('stale') ? totals.withProfile : 0) +
+      (job.include.includes('orphaned') && this.#engine.deletePolicy !== 'keep' ? totals.orphaned : 0)
+    );
+  }
+
   async #runPhase(job: JobRecord, phase: JobPhase, progress: JobProgress, context: WriteContext): Promise<void> {
     if (phase === 'orphaned' && this.#engine.deletePolicy === 'keep') return;
     const limit = this.#options.batchSize;
-    for (;;) {
-      const page: Page = { cursor: progress.cursor, limit };
-      let next: string | null;
-      if (phase === 'orphaned') {
-        const { items, nextCursor }: Paged<string> = await this.#backend.orphanedProfileIds(page);
+    if (phase === 'orphaned') {
+      const pages = prefetchedPages((cursor) => this.#backend.orphanedProfileIds({ cursor, limit }), progress.cursor);
+      for await (const { items, nextCursor } of pages) {
         if (job.dryRun) progress.counts.deleted += items.length;
         else for (const outcome of await this.#engine.retireProfiles(items, context)) if (outcome.written) progress.counts.deleted++;
-        progress.done += items.length;
-        next = nextCursor;
-      } else {
-        const { items, nextCursor }: Paged<AuthUser> =
-          phase === 'missing' ? await this.#backend.missingAuthUsers(page) : await this.#backend.profiledAuthUsers(page);
-        await this.#syncBatch(items, job.dryRun, progress, context);
-        progress.done += items.length;
-        next = nextCursor;
+        await this.#afterBatch(job, progress, items.length, nextCursor);
       }
-      progress.cursor = next;
-      await this.#store.save(job.id, progress);
-      if (next === null) return;
-      // Let requests in between batches: embedded PGlite runs on this thread, and a job that
-      // chained statement after statement would keep every request waiting until it ended.
-      await new Promise((resolve) => setImmediate(resolve));
-      if (this.#stopping) throw new Stopping();
+      return;
     }
+    const read = (page: Page): Promise<Paged<AuthUser>> =>
+      phase === 'missing' ? this.#backend.missingAuthUsers(page) : this.#backend.profiledAuthUsers(page);
+    for await (const { items, nextCursor } of prefetchedPages((cursor) => read({ cursor, limit }), progress.cursor)) {
+      await this.#syncBatch(items, job.dryRun, progress, context);
+      await this.#afterBatch(job, progress, items.length, nextCursor);
+    }
+  }
+
+  /** Saves the job's progress after a batch, then lets requests in; throws `Stopping` on shutdown. */
+  async #afterBatch(job: JobRecord, progress: JobProgress, handled: number, nextCursor: string | null): Promise<void> {
+    progress.done += handled;
+    progress.cursor = nextCursor;
+    await this.#store.save(job.id, progress);
+    if (nextCursor === null) return;
+    // Embedded PGlite runs on this thread: a job that chained statement after statement would
+    // keep every request waiting until it ended.
+    await new Promise((resolve) => setImmediate(resolve));
+    if (this.#stopping) throw new Stopping();
   }
 
   /** One batch in one statement (one by one if the table refuses a row: see batch.ts). */

@@ -12,8 +12,8 @@
  */
 import type { Log } from '../logging.ts';
 import { isRowRefusal, runBatch } from './batch.ts';
-import type { AuthUser } from '../sync/auth-user.ts';
-import type { Paged, SyncBackend, WriteContext } from '../sync/backend.ts';
+import { prefetchedPages } from './pages.ts';
+import type { SyncBackend, WriteContext } from '../sync/backend.ts';
 import type { SyncAction, SyncEngine } from '../sync/engine.ts';
 
 export interface ReconcileReport {
@@ -117,11 +117,10 @@ export class Reconciler {
 
   async #syncMissing(report: ReconcileReport): Promise<void> {
     const { batchSize } = this.#options;
-    for (let cursor: string | null = null; ; ) {
-      const page: Paged<AuthUser> = await this.#backend.missingAuthUsers({ cursor, limit: batchSize });
-      const users = page.items;
+    const pages = prefetchedPages((cursor) => this.#backend.missingAuthUsers({ cursor, limit: batchSize }), null);
+    for await (const page of pages) {
       await runBatch(
-        users,
+        page.items,
         (batch) => this.#engine.syncUsers(batch, RECONCILE),
         (action) => report.actions[action]++,
         (user, error) => {
@@ -129,22 +128,18 @@ export class Reconciler {
           this.#log.warn({ userId: user.id, code: error.code, detail: error.message }, 'reconcile could not sync a user');
         },
       );
-      if (page.nextCursor === null) return;
-      cursor = page.nextCursor;
       // Let requests in between batches (embedded PGlite runs on this thread).
-      await new Promise((resolve) => setImmediate(resolve));
+      if (page.nextCursor !== null) await new Promise((resolve) => setImmediate(resolve));
     }
   }
 
   async #retireOrphans(report: ReconcileReport): Promise<void> {
     const { batchSize } = this.#options;
-    for (let cursor: string | null = null; ; ) {
-      const page: Paged<string> = await this.#backend.orphanedProfileIds({ cursor, limit: batchSize });
+    const pages = prefetchedPages((cursor) => this.#backend.orphanedProfileIds({ cursor, limit: batchSize }), null);
+    for await (const page of pages) {
       for (const outcome of await this.#engine.retireProfiles(page.items, RECONCILE)) {
         if (outcome.written) report.actions.deleted++;
       }
-      if (page.nextCursor === null) return;
-      cursor = page.nextCursor;
     }
   }
 }
