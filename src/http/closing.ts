@@ -12,6 +12,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { ProblemError } from '../errors/problems.ts';
+import { sendProblem } from './error-handler.ts';
 
 export function registerClosing(app: FastifyInstance, drainMs: number): void {
   let closing = false;
@@ -20,11 +21,14 @@ export function registerClosing(app: FastifyInstance, drainMs: number): void {
     app.log.info({ drainMs }, 'closing: requests in flight finish, new ones get 503 shutting_down');
     if (drainMs > 0) await new Promise((resolve) => setTimeout(resolve, drainMs));
   });
-  app.addHook('onRequest', async () => {
+  // Answered here rather than thrown: the error handler logs every 5xx as an error, and a
+  // deployment's routine shutdown is not one (Fastify's request log still records each 503).
+  app.addHook('onRequest', async (request, reply) => {
     if (!closing) return;
-    throw new ProblemError('shutting_down', 'The service is shutting down; retry, another instance will answer.', {
+    const problem = new ProblemError('shutting_down', 'The service is shutting down; retry, another instance will answer.', {
       retryAfter: 1,
     });
+    return sendProblem(reply, problem, request.id);
   });
   app.addHook('onSend', async (_request, reply) => {
     if (closing) reply.header('connection', 'close');
