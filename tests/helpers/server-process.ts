@@ -23,7 +23,15 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
-export async function startServerProcess(env: Record<string, string> = {}): Promise<ServerProcess> {
+export interface ServerProcessOptions {
+  /** Keep only the last this many bytes of output (a long run's logs need not fill the test's memory). */
+  outputLimitBytes?: number;
+}
+
+export async function startServerProcess(
+  env: Record<string, string> = {},
+  options: ServerProcessOptions = {},
+): Promise<ServerProcess> {
   const db: TestDatabase | undefined = onPostgres ? await createTestDatabase({ seed: true }) : undefined;
   // Node itself with tsx's loader (as `npm start` runs it, minus the tsx wrapper process), so the
   // child's pid is the server's own: signals reach it directly and /proc shows its memory.
@@ -42,10 +50,21 @@ export async function startServerProcess(env: Record<string, string> = {}): Prom
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const chunks: string[] = [];
+  const limit = options.outputLimitBytes ?? Number.POSITIVE_INFINITY;
+  let chunks: string[] = [];
+  let kept = 0;
+  const keep = (chunk: Buffer) => {
+    chunks.push(chunk.toString());
+    kept += chunk.length;
+    if (kept > 2 * limit) {
+      const tail = chunks.join('').slice(-limit);
+      chunks = [tail];
+      kept = tail.length;
+    }
+  };
   const output = () => chunks.join('');
-  child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => chunks.push(chunk.toString()));
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) =>
     child.once('exit', (code, signal) => resolve({ code, signal, at: Date.now() })),
   );
