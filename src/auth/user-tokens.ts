@@ -6,7 +6,7 @@
  * and an HS256 token when only asymmetric keys are configured.
  * @see ../../shared/SUPABASE-FACTS.md, "Access tokens"
  */
-import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type CryptoKey, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { ProblemError } from '../errors/problems.ts';
 
 export interface UserClaims {
@@ -27,12 +27,16 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const invalid = (detail: string) => new ProblemError('invalid_token', detail);
 
 export class UserTokenVerifier {
-  readonly #secret: Uint8Array | undefined;
+  /** The HS256 key, imported once: handing jose the raw bytes makes it import them again on every verification. */
+  readonly #secret: Promise<CryptoKey> | undefined;
   readonly #jwks: JWTVerifyGetKey | undefined;
   readonly #issuer: string | undefined;
 
   constructor(options: UserTokenOptions) {
-    this.#secret = options.hsSecret === undefined ? undefined : new TextEncoder().encode(options.hsSecret);
+    this.#secret =
+      options.hsSecret === undefined
+        ? undefined
+        : crypto.subtle.importKey('raw', new TextEncoder().encode(options.hsSecret), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
     // Supabase caches its JWKS for 10 minutes; so do we. An unknown `kid` refetches, at most
     // every 30 s, so a key rotation is picked up without letting tokens force a fetch each.
     this.#jwks =
@@ -59,7 +63,7 @@ export class UserTokenVerifier {
     try {
       if (alg === 'HS256') {
         if (this.#secret === undefined) throw invalid('HS256 tokens are not accepted: this service checks the project\'s asymmetric keys.');
-        ({ payload } = await jwtVerify(token, this.#secret, { ...options, algorithms: ['HS256'] }));
+        ({ payload } = await jwtVerify(token, await this.#secret, { ...options, algorithms: ['HS256'] }));
       } else if (alg !== undefined && ASYMMETRIC.includes(alg)) {
         if (this.#jwks === undefined) throw invalid(`${alg} tokens are not accepted: no JWKS is configured (SUPABASE_URL or SUPABASE_JWKS_URL).`);
         ({ payload } = await jwtVerify(token, this.#jwks, { ...options, algorithms: ASYMMETRIC }));
