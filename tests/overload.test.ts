@@ -44,15 +44,16 @@ describe('an overloaded event loop', () => {
         { method: 'GET', path: '/ready' },
       ],
       everyMs: 100,
-      forMs: CALM_BEFORE_MS + SATURATED_MS + RECOVERY_MS + CALM_AFTER_MS,
       timeoutMs: 15_000,
     });
 
+    await loop.started;
     await new Promise((resolve) => setTimeout(resolve, CALM_BEFORE_MS));
     const saturatedFrom = Date.now();
     await saturateEventLoop(SATURATED_MS, CHUNK_MS);
     const saturatedUntil = Date.now();
-    const outcomes = await loop;
+    await new Promise((resolve) => setTimeout(resolve, RECOVERY_MS + CALM_AFTER_MS));
+    const outcomes = await loop.stop();
     // Compact, for readable failures: what, how it ended, and when (ms from the saturation's start).
     const show = (list: LoopOutcome[]) =>
       list.map((o) => `${o.path} ${o.status ?? o.error} ${o.code ?? ''} sent ${o.sentAt - saturatedFrom} got ${o.receivedAt - saturatedFrom}`);

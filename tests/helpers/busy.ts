@@ -1,6 +1,6 @@
 /** Ways for a test to load its own process. */
 import { Worker } from 'node:worker_threads';
-import type { LoopOptions, LoopOutcome } from './request-loop.worker.ts';
+import type { LoopMessage, LoopOptions, LoopOutcome } from './request-loop.worker.ts';
 
 export type { LoopOutcome, LoopRequest } from './request-loop.worker.ts';
 
@@ -20,15 +20,38 @@ export async function saturateEventLoop(forMs: number, chunkMs: number): Promise
   }
 }
 
-/** Runs the request loop on a worker thread and resolves with every request's outcome. */
-export function runRequestLoop(options: LoopOptions): Promise<LoopOutcome[]> {
+export interface RequestLoop {
+  /** Resolves once the first round of requests has been answered. */
+  started: Promise<void>;
+  /** Stops sending and resolves with every request's outcome. */
+  stop(): Promise<LoopOutcome[]>;
+}
+
+/** Runs the request loop on a worker thread, until stopped. */
+export function runRequestLoop(options: LoopOptions): RequestLoop {
   const worker = new Worker(new URL('./request-loop.worker.ts', import.meta.url), { workerData: options });
-  return new Promise((resolve, reject) => {
-    worker.once('message', (outcomes: LoopOutcome[]) => {
-      resolve(outcomes);
-      void worker.terminate();
-    });
-    worker.once('error', reject);
-    worker.once('exit', (code) => reject(new Error(`the request loop exited (${code}) before answering`)));
+  let started!: () => void;
+  let done!: (outcomes: LoopOutcome[]) => void;
+  let failed!: (error: Error) => void;
+  const startedPromise = new Promise<void>((resolve) => (started = resolve));
+  const donePromise = new Promise<LoopOutcome[]>((resolve, reject) => {
+    done = resolve;
+    failed = reject;
   });
+  worker.on('message', (message: LoopMessage) => {
+    if (message.type === 'started') started();
+    else {
+      done(message.outcomes);
+      void worker.terminate();
+    }
+  });
+  worker.once('error', failed);
+  worker.once('exit', (code) => failed(new Error(`the request loop exited (${code}) before answering`)));
+  return {
+    started: Promise.race([startedPromise, donePromise.then(() => undefined)]),
+    stop() {
+      worker.postMessage('stop');
+      return donePromise;
+    },
+  };
 }

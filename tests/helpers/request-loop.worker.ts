@@ -1,7 +1,8 @@
 /**
  * A load client on a thread of its own: it keeps sending requests at a steady pace even while the
  * test's main thread (which runs the app) is busy, so requests really queue up behind a blocked
- * event loop. Started by `runRequestLoop`; posts back every request's outcome when done.
+ * event loop. Started by `runRequestLoop`: says when its first round is answered, runs until told
+ * to stop, then posts back every request's outcome.
  * Plain erasable TypeScript: Node runs it directly, without vitest's transform.
  */
 import { parentPort, workerData } from 'node:worker_threads';
@@ -17,7 +18,6 @@ export interface LoopOptions {
   /** Sent together, once per tick. */
   round: LoopRequest[];
   everyMs: number;
-  forMs: number;
   /** A request without an answer after this long counts as timed out. */
   timeoutMs: number;
 }
@@ -61,14 +61,19 @@ async function send(options: LoopOptions, request: LoopRequest): Promise<LoopOut
   }
 }
 
+export type LoopMessage = { type: 'started' } | { type: 'done'; outcomes: LoopOutcome[] };
+
 async function main(options: LoopOptions): Promise<LoopOutcome[]> {
-  const pending: Promise<LoopOutcome>[] = [];
-  const end = Date.now() + options.forMs;
-  while (Date.now() < end) {
-    for (const request of options.round) pending.push(send(options, request));
+  let stopped = false;
+  parentPort?.once('message', () => (stopped = true));
+  const first = Promise.all(options.round.map((request) => send(options, request)));
+  void first.then(() => parentPort?.postMessage({ type: 'started' } satisfies LoopMessage));
+  const pending: Promise<LoopOutcome | LoopOutcome[]>[] = [first];
+  while (!stopped) {
     await new Promise((resolve) => setTimeout(resolve, options.everyMs));
+    for (const request of options.round) pending.push(send(options, request));
   }
-  return Promise.all(pending);
+  return (await Promise.all(pending)).flat();
 }
 
-parentPort?.postMessage(await main(workerData as LoopOptions));
+parentPort?.postMessage({ type: 'done', outcomes: await main(workerData as LoopOptions) } satisfies LoopMessage);
