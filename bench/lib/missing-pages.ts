@@ -13,12 +13,16 @@ import { startPostgresService } from './service-child.ts';
 
 const PAGE_SIZE = 1000;
 
-/** The baseline: live auth users without a profile, after a given id (or from the start), by id. */
+/**
+ * The baseline: the back end's keyset query, with the cursor's bound on both keys (without it on
+ * the profiles' key, a merge anti-join reads that key from its start: 167 ms for a middle page of
+ * a million users instead of 60), written out with the cursor inlined rather than OR'ed with NULL.
+ */
 const baselineSql = (afterId: boolean) => `
   SELECT u.id, u.email, u.created_at
     FROM auth.users u
    WHERE u.deleted_at IS NULL ${afterId ? 'AND u.id > $2' : ''}
-     AND NOT EXISTS (SELECT 1 FROM public.users p WHERE p.id = u.id)
+     AND NOT EXISTS (SELECT 1 FROM public.users p WHERE p.id = u.id ${afterId ? 'AND p.id > $2' : ''})
    ORDER BY u.id
    LIMIT $1`;
 
