@@ -1,13 +1,16 @@
 /**
  * The SQL for one profile table and field map, built once at start-up.
  *
- * Every statement takes its rows as one JSON array (`$1`), so one statement serves one user or a
- * batch of a thousand: a sync and a reconcile batch run the same SQL. Each write is a single
- * statement (data-modifying CTEs), so rows and their audit entries commit together or not at all,
- * in one round trip, and concurrent syncs of one user resolve inside PostgreSQL's ON CONFLICT.
+ * Every statement takes its rows as one array (`$1`: JSON rows, or user ids), so one statement
+ * serves one user or a batch of a thousand. A sync maps its user in SQL, in the statement that
+ * writes it (mapped-values.ts); a reconcile batch sends the rows mapUser made, written alike.
+ * Each write is a single statement (data-modifying CTEs), so rows and their audit entries commit
+ * together or not at all, in one round trip, and concurrent syncs of one user resolve inside
+ * PostgreSQL's ON CONFLICT.
  */
 import type { DeletePolicy } from '../config/config.ts';
 import type { FieldMapping } from '../sync/field-map.ts';
+import { chosenValue, columnValue } from './mapped-values.ts';
 import { quoteIdent, type ProfileTable } from './profile-table.ts';
 
 export interface ProfileStatements {
@@ -17,6 +20,12 @@ export interface ProfileStatements {
   preview: string;
   /** $1 rows, $2 actor, $3 source, $4 tracked → (id, before, inserted, after, changed_fields). */
   upsert: string;
+  /**
+   * The same upsert with the rows read and mapped from auth.users in the same statement: $1
+   * uuid[], $2 actor, $3 source, $4 tracked → one row per live user (absent and deleted users
+   * are left out: nothing is written for them).
+   */
+  syncLive: string;
   /** $1 uuid[], $2 actor, $3 source, $4 tracked → (id, before, after, changed_fields, written). */
   retire: string | undefined;
   /** $1 limit, $2 after-id (null for the first page) → (id, email, created_at): live auth users without a profile. */
@@ -67,14 +76,29 @@ export function buildProfileStatements(table: ProfileTable, mapping: FieldMappin
   const touchUpdatedAt = hasColumn('updated_at') && !tracked.includes('updated_at');
   const columns = tracked.map(quoteIdent);
 
-  // Each input row is {"id": "...", "<column>": "<text>" | null}; PostgreSQL casts the text to the
-  // column's type, so the database decides what a column can hold.
+  const deletedAtInput = ownsDeletedAt ? [`NULL::${deletedAtType} AS ${quoteIdent('deleted_at')}`] : [];
+
+  // Each input row is {"id": "...", "<column>": <the JSON value mapUser chose> | null}; the value
+  // becomes the column's as the one-statement sync makes it (mapped-values.ts).
   const input = `input AS (
       SELECT (r->>'id')::uuid AS id, ${[
-        ...mapped.map(({ column, type }) => `(r->>${literal(column)})::${type} AS ${quoteIdent(column)}`),
-        ...(ownsDeletedAt ? [`NULL::${deletedAtType} AS ${quoteIdent('deleted_at')}`] : []),
+        ...mapping.columns.map((entry) => `${columnValue(`r -> ${literal(entry.column)}`, entry)} AS ${quoteIdent(entry.column)}`),
+        ...deletedAtInput,
       ].join(', ')}
         FROM jsonb_array_elements($1::jsonb) AS r
+    )`;
+
+  // The same rows mapped from auth.users by the database. The lateral subquery picks each
+  // column's JSON value once; `columnValue` then refers to it by name, keeping the statement short.
+  const liveUsers = 'u.id = ANY($1::uuid[]) AND u.deleted_at IS NULL';
+  const liveInput = (condition: string) => `input AS (
+      SELECT u.id, ${[
+        ...mapping.columns.map((entry, index) => `${columnValue(`v.v${index}`, entry)} AS ${quoteIdent(entry.column)}`),
+        ...deletedAtInput,
+      ].join(', ')}
+        FROM auth.users u
+        CROSS JOIN LATERAL (SELECT ${mapping.columns.map(({ sources }, index) => `${chosenValue(sources)} AS v${index}`).join(', ')}) v
+       WHERE ${condition}
     )`;
 
   const getProfiles = `SELECT p.id::text AS id, to_jsonb(p) AS row FROM ${t} p WHERE p.id = ANY($1::uuid[])`;
@@ -94,8 +118,12 @@ export function buildProfileStatements(table: ProfileTable, mapping: FieldMappin
     .map((c) => `EXCLUDED.${c}`)
     .join(', ')})`;
 
-  const upsert = `
-    WITH ${input},
+  /**
+   * Upserts the rows of the CTE `input` (defined in `inputCtes`) and audits them; one result row
+   * for each row of `outcomes` (a CTE holding the ids to report on), plus any `extra` columns.
+   */
+  const upsertFrom = (inputCtes: string, outcomes = 'input', extra = '') => `
+    WITH ${inputCtes},
     before AS (
       -- = ANY(ARRAY(...)), not IN (SELECT ...): PostgreSQL guesses 100 input rows whatever the batch,
       -- and for that guess a semi-join over a sequential scan of the whole profile table can look
@@ -115,8 +143,12 @@ export function buildProfileStatements(table: ProfileTable, mapping: FieldMappin
       ${AUDIT_INSERT}
       SELECT $2, id, CASE WHEN inserted THEN 'created' ELSE 'updated' END, fields, $3 FROM changed
     )
-    SELECT i.id::text AS id, b.row AS before, c.inserted, c.row AS after, c.fields AS changed_fields
-      FROM input i LEFT JOIN before b ON b.id = i.id LEFT JOIN changed c ON c.id = i.id`;
+    SELECT o.id::text AS id, ${extra}b.row AS before, c.inserted, c.row AS after, c.fields AS changed_fields
+      FROM ${outcomes} o LEFT JOIN before b ON b.id = o.id LEFT JOIN changed c ON c.id = o.id`;
+
+  const upsert = upsertFrom(input);
+
+  const syncLive = upsertFrom(liveInput(liveUsers));
 
   let retire: string | undefined;
   if (policy === 'delete') {
@@ -192,5 +224,5 @@ export function buildProfileStatements(table: ProfileTable, mapping: FieldMappin
      ORDER BY p.id
      LIMIT $1`;
 
-  return { getProfiles, preview, upsert, retire, missingList, missingUsers, profiledUsers, reconcileTotals, orphans, tracked };
+  return { getProfiles, preview, upsert, syncLive, retire, missingList, missingUsers, profiledUsers, reconcileTotals, orphans, tracked };
 }

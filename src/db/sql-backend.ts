@@ -33,15 +33,6 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Thrown to end a dry run's transaction: whatever it wrote is rolled back. */
 class DryRunRollback extends Error {}
 
-/** Values go to PostgreSQL as text and are cast there to the column's type. */
-function toText(value: unknown, columnType: string): string | null {
-  if (value === null || value === undefined) return null;
-  if (columnType === 'json' || columnType === 'jsonb') return JSON.stringify(value);
-  if (typeof value === 'string') return value;
-  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
-  return JSON.stringify(value);
-}
-
 /** Runs a statement that writes or casts profile data, turning refusals into 409/422 problems. */
 async function profileStatement<T>(run: () => Promise<T>): Promise<T> {
   try {
@@ -53,6 +44,15 @@ async function profileStatement<T>(run: () => Promise<T>): Promise<T> {
 
 /** A stable advisory-lock key for a name, so every replica derives the same one. */
 export const advisoryLockKey = (name: string): number => createHash('sha256').update(`user_sync:${name}`).digest().readInt32BE(0);
+
+/** A row of the upsert statements (profile-statements.ts); `inserted` is null when nothing was written. */
+interface UpsertRow {
+  id: string;
+  before: ProfileRow | null;
+  inserted: boolean | null;
+  after: ProfileRow | null;
+  changed_fields: string[] | null;
+}
 
 interface Shared {
   sql: SqlClient;
@@ -81,13 +81,28 @@ export class SqlBackend implements SyncBackend {
     this.#inTransaction = inTransaction;
   }
 
+  /** The rows as one JSON array; the statement turns each value into its column's (mapped-values.ts). */
   #inputRows(rows: readonly ProfileValues[]): string {
     const { columns } = this.#shared.mapping;
     return JSON.stringify(
       rows.map(({ userId, values }) => {
-        const row: Record<string, string | null> = { id: userId };
-        for (const { column, type } of columns) row[column] = toText(values[column], type);
+        const row: Record<string, unknown> = { id: userId };
+        for (const { column } of columns) row[column] = values[column] ?? null;
         return row;
+      }),
+    );
+  }
+
+  /** Outcomes from the rows an upsert statement returns. */
+  #upsertOutcomes(rows: readonly UpsertRow[]): Promise<UpsertOutcome[]> {
+    return Promise.all(
+      rows.map(async ({ id, before, inserted, after, changed_fields }): Promise<UpsertOutcome> => {
+        if (inserted === null) {
+          // Nothing differed, so nothing was written. `before` comes from the statement's
+          // snapshot; a row committed by a concurrent sync after that snapshot is read afresh.
+          return { userId: id, action: 'unchanged', before, after: before ?? (await this.getProfile(id)), changedFields: [] };
+        }
+        return { userId: id, action: inserted ? 'created' : 'updated', before, after, changedFields: changed_fields ?? [] };
       }),
     );
   }
@@ -151,24 +166,18 @@ export class SqlBackend implements SyncBackend {
     if (rows.length === 0) return [];
     const { statements } = this.#shared;
     const result = await profileStatement(() =>
-      this.#db.query<{
-        id: string;
-        before: ProfileRow | null;
-        inserted: boolean | null;
-        after: ProfileRow | null;
-        changed_fields: string[] | null;
-      }>(statements.upsert, [this.#inputRows(rows), context.actor, context.source, statements.tracked]),
+      this.#db.query<UpsertRow>(statements.upsert, [this.#inputRows(rows), context.actor, context.source, statements.tracked]),
     );
-    return Promise.all(
-      result.map(async ({ id, before, inserted, after, changed_fields }): Promise<UpsertOutcome> => {
-        if (inserted === null) {
-          // Nothing differed, so nothing was written. `before` comes from the statement's
-          // snapshot; a row committed by a concurrent sync after that snapshot is read afresh.
-          return { userId: id, action: 'unchanged', before, after: before ?? (await this.getProfile(id)), changedFields: [] };
-        }
-        return { userId: id, action: inserted ? 'created' : 'updated', before, after, changedFields: changed_fields ?? [] };
-      }),
+    return this.#upsertOutcomes(result);
+  }
+
+  async syncLiveUsers(userIds: readonly string[], context: WriteContext): Promise<UpsertOutcome[]> {
+    if (userIds.length === 0) return [];
+    const { statements } = this.#shared;
+    const result = await profileStatement(() =>
+      this.#db.query<UpsertRow>(statements.syncLive, [userIds, context.actor, context.source, statements.tracked]),
     );
+    return this.#upsertOutcomes(result);
   }
 
   async retireProfiles(userIds: readonly string[], context: WriteContext): Promise<RetireOutcome[]> {

@@ -85,6 +85,13 @@ export interface SyncBackend {
   previewProfile(userId: string, values: Record<string, unknown>, options?: { verify?: boolean }): Promise<PreviewOutcome>;
   /** Idempotent upserts of many profiles in one statement, audited in the same statement. */
   upsertProfiles(rows: readonly ProfileValues[], context: WriteContext): Promise<UpsertOutcome[]>;
+  /**
+   * Optional, for back ends that can map users themselves (SQL): reads the users and upserts the
+   * profiles of the live ones (present, not deleted) in one statement, mapped as `mapUser` would,
+   * audited in the same statement. Absent and deleted users are left out of the result, and
+   * nothing is written for them.
+   */
+  syncLiveUsers?(userIds: readonly string[], context: WriteContext): Promise<UpsertOutcome[]>;
   /** Applies the delete policy to deleted users' profiles, audited likewise. */
   retireProfiles(userIds: readonly string[], context: WriteContext): Promise<RetireOutcome[]>;
   /**

@@ -72,6 +72,12 @@ export class SyncEngine {
    */
   async sync(userId: string, context: WriteContext, options: { dryRun?: boolean } = {}): Promise<SyncResult> {
     const dryRun = options.dryRun === true;
+    if (!dryRun && this.#backend.syncLiveUsers) {
+      // The common case in one round trip. A user left out is absent or deleted: nothing was
+      // written, and the path below applies the delete policy.
+      const [outcome] = await this.#backend.syncLiveUsers([userId], context);
+      if (outcome !== undefined) return this.#upserted(outcome, context);
+    }
     const user = await this.#backend.getAuthUser(userId);
 
     if (isDeleted(user)) {
@@ -107,13 +113,17 @@ export class SyncEngine {
       };
     }
     const [outcome] = await this.#backend.upsertProfiles([{ userId, values }], context);
-    this.#observe(outcome!.action, context.source, 1);
+    return this.#upserted(outcome!, context);
+  }
+
+  #upserted(outcome: UpsertOutcome, context: WriteContext): SyncResult {
+    this.#observe(outcome.action, context.source, 1);
     return {
-      userId,
-      action: outcome!.action,
-      profile: outcome!.after,
-      changes: changesBetween(outcome!.before, outcome!.after, outcome!.changedFields),
-      dryRun,
+      userId: outcome.userId,
+      action: outcome.action,
+      profile: outcome.after,
+      changes: changesBetween(outcome.before, outcome.after, outcome.changedFields),
+      dryRun: false,
     };
   }
 
