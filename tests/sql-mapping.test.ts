@@ -2,7 +2,8 @@
  * The one-statement sync maps users in SQL (src/db/mapped-values.ts); everything else maps them
  * in JavaScript with `mapUser`. Here both run on the same users, tricky metadata included, and
  * must write the same row, or be refused alike; and the row must hold what `mapUser` chose,
- * written as JavaScript writes it.
+ * written as JavaScript writes it. Also: the webhook statement that records a delivery with its
+ * sync records nothing when the sync fails or the user is not live.
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -232,5 +233,42 @@ describe('the one-statement sync maps users as mapUser does', () => {
     const outcomes = await backend.syncLiveUsers([deleted, live, '00000000-0000-4000-8000-000000000000'], context);
     expect(outcomes.map((outcome) => [outcome.userId, outcome.action])).toEqual([[live, 'created']]);
     expect(await count(db.sql, 'SELECT 1 FROM public.mapped WHERE id = $1', [deleted])).toBe(0);
+  });
+});
+
+describe('a webhook delivery recorded in the statement of its sync', () => {
+  const deliveries = (id: string) => count(db.sql, 'SELECT 1 FROM user_sync.webhook_deliveries WHERE id = $1', [id]);
+  const webhook = { actor: 'webhook', source: 'webhook' as const };
+
+  it('is recorded with the sync; again, it is a duplicate and writes nothing', async () => {
+    const userId = await insertAuthUser(db.sql, { user_metadata: { name: 'First' } });
+    const first = await backend.syncLiveUserOnce({ id: 'd-1', kind: 'database', userId }, webhook);
+    expect(first).toMatchObject({ action: 'created', after: { full_name: 'First' } });
+    await db.sql.query(`UPDATE auth.users SET raw_user_meta_data = '{"name": "Second"}' WHERE id = $1`, [userId]);
+    expect(await backend.syncLiveUserOnce({ id: 'd-1', kind: 'database', userId }, webhook)).toBe('duplicate');
+    expect((await backend.getProfile(userId))!.full_name).toBe('First');
+    expect(await deliveries('d-1')).toBe(1);
+  });
+
+  it('is not recorded when the table refuses the row, so a resend after the fix applies it', async () => {
+    const userId = await insertAuthUser(db.sql, { user_metadata: { score: 'not a number' } });
+    await expect(backend.syncLiveUserOnce({ id: 'd-2', kind: 'database', userId }, webhook)).rejects.toMatchObject({
+      code: 'profile_rejected',
+    });
+    expect(await deliveries('d-2')).toBe(0);
+    await db.sql.query(`UPDATE auth.users SET raw_user_meta_data = '{"score": 7}' WHERE id = $1`, [userId]);
+    expect(await backend.syncLiveUserOnce({ id: 'd-2', kind: 'database', userId }, webhook)).toMatchObject({ action: 'created' });
+    expect(await deliveries('d-2')).toBe(1);
+  });
+
+  it('is not recorded for an absent or deleted user (the caller takes the delete-policy path)', async () => {
+    const deleted = await insertAuthUser(db.sql, { deleted_at: new Date().toISOString() });
+    for (const [id, userId] of [
+      ['d-3', deleted],
+      ['d-4', '00000000-0000-4000-8000-000000000001'],
+    ] as const) {
+      expect(await backend.syncLiveUserOnce({ id, kind: 'database', userId }, webhook)).toBe('not_live');
+      expect(await deliveries(id)).toBe(0);
+    }
   });
 });

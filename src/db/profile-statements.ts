@@ -26,6 +26,12 @@ export interface ProfileStatements {
    * are left out: nothing is written for them).
    */
   syncLive: string;
+  /**
+   * `syncLive` of one user ($1 a one-id uuid[]) that also records a webhook delivery ($5 id, $6
+   * kind), and writes only if the record is new: → (id, claimed, before, inserted, after,
+   * changed_fields), one row if the user is live, none (and nothing recorded) if not.
+   */
+  syncLiveOnce: string;
   /** $1 uuid[], $2 actor, $3 source, $4 tracked → (id, before, after, changed_fields, written). */
   retire: string | undefined;
   /** $1 limit, $2 after-id (null for the first page) → (id, email, created_at): live auth users without a profile. */
@@ -150,6 +156,23 @@ export function buildProfileStatements(table: ProfileTable, mapping: FieldMappin
 
   const syncLive = upsertFrom(liveInput(liveUsers));
 
+  // The delivery is recorded only for a live user, and the profile written only if the record is
+  // new. One statement commits all of it or, if any part fails (a value the table refuses), none:
+  // a failed sync leaves the delivery unrecorded, to be tried again. A replica recording the same
+  // delivery at the same moment waits on the primary key, then finds it taken and writes nothing.
+  const syncLiveOnce = upsertFrom(
+    `live AS (
+      SELECT u.id FROM auth.users u WHERE ${liveUsers}
+    ), claim AS (
+      INSERT INTO user_sync.webhook_deliveries (id, kind, user_id)
+      SELECT $5, $6, id FROM live
+      ON CONFLICT (id) DO NOTHING
+      RETURNING user_id
+    ), ${liveInput(`${liveUsers} AND u.id IN (SELECT user_id FROM claim)`)}`,
+    'live',
+    'EXISTS (SELECT 1 FROM claim) AS claimed, ',
+  );
+
   let retire: string | undefined;
   if (policy === 'delete') {
     retire = `
@@ -224,5 +247,5 @@ export function buildProfileStatements(table: ProfileTable, mapping: FieldMappin
      ORDER BY p.id
      LIMIT $1`;
 
-  return { getProfiles, preview, upsert, syncLive, retire, missingList, missingUsers, profiledUsers, reconcileTotals, orphans, tracked };
+  return { getProfiles, preview, upsert, syncLive, syncLiveOnce, retire, missingList, missingUsers, profiledUsers, reconcileTotals, orphans, tracked };
 }

@@ -180,6 +180,24 @@ export class SqlBackend implements SyncBackend {
     return this.#upsertOutcomes(result);
   }
 
+  async syncLiveUserOnce(delivery: DeliveryRecord & { userId: string }, context: WriteContext): Promise<UpsertOutcome | 'duplicate' | 'not_live'> {
+    const { statements } = this.#shared;
+    const [row] = await profileStatement(() =>
+      this.#db.query<UpsertRow & { claimed: boolean }>(statements.syncLiveOnce, [
+        [delivery.userId],
+        context.actor,
+        context.source,
+        statements.tracked,
+        delivery.id,
+        delivery.kind,
+      ]),
+    );
+    if (row === undefined) return 'not_live';
+    if (!row.claimed) return 'duplicate';
+    const [outcome] = await this.#upsertOutcomes([row]);
+    return outcome!;
+  }
+
   async retireProfiles(userIds: readonly string[], context: WriteContext): Promise<RetireOutcome[]> {
     if (userIds.length === 0) return [];
     const { statements } = this.#shared;

@@ -92,6 +92,15 @@ export interface SyncBackend {
    * nothing is written for them.
    */
   syncLiveUsers?(userIds: readonly string[], context: WriteContext): Promise<UpsertOutcome[]>;
+  /**
+   * Optional, likewise: `syncLiveUsers` of a webhook delivery's user and `claimDelivery`, all or
+   * nothing. `not_live` when the user is absent or deleted (nothing recorded or written);
+   * `duplicate` when the delivery was recorded before (nothing written).
+   */
+  syncLiveUserOnce?(
+    delivery: DeliveryRecord & { userId: string },
+    context: WriteContext,
+  ): Promise<UpsertOutcome | 'duplicate' | 'not_live'>;
   /** Applies the delete policy to deleted users' profiles, audited likewise. */
   retireProfiles(userIds: readonly string[], context: WriteContext): Promise<RetireOutcome[]>;
   /**

@@ -10,6 +10,7 @@ import type { DeletePolicy } from '../config/config.ts';
 import { userNotFound } from '../errors/problems.ts';
 import { isDeleted, type AuthUser } from './auth-user.ts';
 import type {
+  DeliveryRecord,
   MissingUser,
   Paged,
   ProfileRow,
@@ -114,6 +115,20 @@ export class SyncEngine {
     }
     const [outcome] = await this.#backend.upsertProfiles([{ userId, values }], context);
     return this.#upserted(outcome!, context);
+  }
+
+  /**
+   * Syncs the user a webhook delivery names and records the delivery, in one statement, where the
+   * back end can and the user is live: `duplicate` when the delivery was recorded before (nothing
+   * written). Undefined when nothing was done (an absent or deleted user, or a back end without
+   * the one-statement path): the caller records the delivery and syncs in a transaction instead.
+   */
+  async syncDelivery(delivery: DeliveryRecord & { userId: string }, context: WriteContext): Promise<SyncResult | 'duplicate' | undefined> {
+    if (!this.#backend.syncLiveUserOnce) return undefined;
+    const outcome = await this.#backend.syncLiveUserOnce(delivery, context);
+    if (outcome === 'not_live') return undefined;
+    if (outcome === 'duplicate') return outcome;
+    return this.#upserted(outcome, context);
   }
 
   #upserted(outcome: UpsertOutcome, context: WriteContext): SyncResult {

@@ -4,7 +4,8 @@
  *
  * - A Database Webhook on auth.users, or an after-user-created hook: the user is synced from
  *   auth.users as it is now (notify, then read the truth), and the delivery's id is recorded in
- *   the same transaction, so a repeat, to any replica, changes nothing.
+ *   the same statement (for a live user on SQL back ends) or transaction, so a repeat, to any
+ *   replica, changes nothing.
  * - A before-user-created hook: the user is not stored yet, so a deferred sync is noted, to be
  *   completed as soon as the user exists. Supabase Auth fails the signup on any answer but a 200,
  *   so this never fails: if even the note cannot be written, the reconcile finds the user later.
@@ -81,9 +82,14 @@ export class WebhookDeliveries {
     }
   }
 
-  #syncOnce(deliveryId: string, kind: string, userId: string, actor: string): Promise<WebhookReceipt> {
+  async #syncOnce(deliveryId: string, kind: string, userId: string, actor: string): Promise<WebhookReceipt> {
+    const base = { received: true as const, deliveryId, userId };
+    // The common case, a live user, in one statement (no transaction needed).
+    const done = await this.#engine.syncDelivery({ id: deliveryId, kind, userId }, { actor, source: 'webhook' });
+    if (done === 'duplicate') return { ...base, outcome: 'duplicate' };
+    if (done !== undefined) return { ...base, outcome: 'synced', action: done.action };
+    // An absent or deleted user (the delete policy applies), or a back end without that path.
     return this.#backend.transaction(async (tx) => {
-      const base = { received: true as const, deliveryId, userId };
       if (!(await tx.claimDelivery({ id: deliveryId, kind, userId }))) return { ...base, outcome: 'duplicate' as const };
       try {
         const result = await this.#engine.with(tx).sync(userId, { actor, source: 'webhook' });
