@@ -8,6 +8,7 @@ import { bearerToken } from '../src/auth/require-service-token.ts';
 import type { UserTokenVerifier } from '../src/auth/user-tokens.ts';
 import { ProblemError } from '../src/errors/problems.ts';
 import { USER_TOKEN_SCHEME } from '../src/http/openapi.ts';
+import { bindCaller } from '../src/logging.ts';
 import { commonProblems, okResponse, problemResponse, SyncResult } from '../src/http/schemas.ts';
 
 export interface SyncMeOptions {
@@ -36,7 +37,7 @@ const syncMeRoutes: FastifyPluginAsyncZod<SyncMeOptions> = async (app, { verifie
         503: commonProblems[503],
       },
     },
-    onRequest: async (request, reply) => {
+    onRequest: async (request) => {
       if (!verifier.configured) {
         throw new ProblemError('unauthorized', 'User tokens are not accepted: set SUPABASE_URL (JWKS) or SUPABASE_JWT_SECRET.');
       }
@@ -45,8 +46,7 @@ const syncMeRoutes: FastifyPluginAsyncZod<SyncMeOptions> = async (app, { verifie
         throw new ProblemError('forbidden', 'Anonymous users get no profile here (SYNC_ANONYMOUS_USERS is off).');
       }
       request.caller = { kind: 'user', name: claims.userId };
-      request.log = request.log.child({ caller: `user:${claims.userId}` });
-      reply.log = request.log;
+      bindCaller(request, `user:${claims.userId}`);
     },
     handler: (request) => app.sync.engine.sync(request.caller!.name, { actor: `user:${request.caller!.name}`, source: 'me' }),
   });

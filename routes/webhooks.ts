@@ -10,6 +10,7 @@ import { authenticateServiceToken } from '../src/auth/require-service-token.ts';
 import type { ServiceToken } from '../src/auth/service-tokens.ts';
 import { ProblemError } from '../src/errors/problems.ts';
 import { SERVICE_TOKEN_SCHEME, WEBHOOK_SIGNATURE_SCHEME } from '../src/http/openapi.ts';
+import { bindCaller } from '../src/logging.ts';
 import { okResponse, problemResponse } from '../src/http/schemas.ts';
 import type { WebhookDeliveries } from '../src/webhooks/deliveries.ts';
 import { AuthHookAnswer, isAuthHook, WebhookBody, WebhookReceipt } from '../src/webhooks/payloads.ts';
@@ -45,9 +46,9 @@ const webhookRoutes: FastifyPluginAsyncZod<WebhookRouteOptions> = async (app, { 
 
   // A bearer token is checked before the body is even read; a signature needs the body, so it is
   // checked once the body is in, but before the body's shape is (unsigned junk gets a 401).
-  app.addHook('onRequest', async (request, reply) => {
+  app.addHook('onRequest', async (request) => {
     if (request.headers.authorization !== undefined) {
-      await authenticateServiceToken(tokens, request, reply, 'webhook');
+      await authenticateServiceToken(tokens, request, 'webhook');
     } else if (signatureHeaders(request.headers) === undefined) {
       throw new ProblemError(
         'unauthorized',
@@ -55,12 +56,11 @@ const webhookRoutes: FastifyPluginAsyncZod<WebhookRouteOptions> = async (app, { 
       );
     }
   });
-  app.addHook('preValidation', async (request, reply) => {
+  app.addHook('preValidation', async (request) => {
     if (request.caller !== null) return;
     verifier.verify(request.rawBody ?? Buffer.alloc(0), signatureHeaders(request.headers)!);
     request.caller = { kind: 'webhook-signature', name: 'supabase-auth-hook' };
-    request.log = request.log.child({ caller: request.caller.name });
-    reply.log = request.log;
+    bindCaller(request, request.caller.name);
   });
 
   app.post('/webhooks/supabase', {

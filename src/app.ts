@@ -26,7 +26,7 @@ import { errorHandler, notFoundHandler } from './http/error-handler.ts';
 import { registerClosing } from './http/closing.ts';
 import { acceptEmptyJsonBodies, registerEdge } from './http/edge.ts';
 import { registerOpenApi } from './http/openapi.ts';
-import { loggerOptions, requestId } from './logging.ts';
+import { loggerOptions, RequestLogs, requestId } from './logging.ts';
 import { Metrics } from './metrics/metrics.ts';
 import { openSyncRuntime } from './open-engine.ts';
 import { JobRunner } from './reconcile/jobs.ts';
@@ -65,6 +65,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
       ? { loggerInstance: deps.logger }
       : { logger: loggerOptions(config.logLevel, process.stdout.isTTY === true) }),
     genReqId: requestId,
+    logController: new RequestLogs(),
     // No route takes a large body; this bounds what a caller can make us buffer and parse.
     bodyLimit: 1024 * 1024,
     // Closing is handled by http/closing.ts: in-flight requests finish (with Connection: close),

@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger, LoggerOptions } from 'pino';
 
 /** The little of a logger that start-up code needs; Fastify's and pino's both fit. */
@@ -94,4 +95,35 @@ const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 export function requestId(request: IncomingMessage): string {
   const given = request.headers['x-request-id'];
   return typeof given === 'string' && SAFE_REQUEST_ID.test(given) ? given : randomUUID();
+}
+
+/**
+ * One line per request, written when it completes, instead of Fastify's two ("incoming request",
+ * then "request completed"): each line cost a serialisation and a write, ~30 µs a request. The
+ * line carries what both did: the request (method, url, host, remote address and port), its
+ * status, response time, request id and caller. Errors are logged as Fastify logs them. The
+ * arrival line stays, at debug level, for the rare question it alone answers: which requests
+ * the process read but never answered.
+ */
+export class RequestLogs extends LogController {
+  override incomingRequest(request: FastifyRequest): void {
+    request.log.debug({ req: request }, 'incoming request');
+  }
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    if (error) {
+      reply.log.error({ req: request, res: reply, err: error, responseTime: reply.elapsedTime }, 'request errored');
+    } else {
+      reply.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed');
+    }
+  }
+}
+
+/**
+ * Names the caller (never its token) on every later line of the request, "request completed"
+ * included. Bound on the request's own logger rather than through a child of it: pino's child of
+ * a child cost ~10 µs a request, this ~1 µs. Fastify gives the request and its reply one logger.
+ */
+export function bindCaller(request: FastifyRequest, caller: string): void {
+  (request.log as unknown as Pick<Logger, 'setBindings'>).setBindings({ caller });
 }

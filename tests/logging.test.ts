@@ -1,11 +1,20 @@
 /**
- * Logs: a request id on every request line, the caller's name (never its token), and no secret
- * anywhere, whatever headers the caller sends.
+ * Logs: one line per request at info level, a request id on every request line, the caller's
+ * name (never its token), and no secret anywhere, whatever headers the caller sends.
  */
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, auth, useTestApp } from './helpers/app.ts';
 import { insertAuthUser } from './helpers/users.ts';
+
+/** The log lines of the request with this id. */
+function linesOf(logs: string, reqId: string): Record<string, unknown>[] {
+  return logs
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as Record<string, unknown>)
+    .filter((line) => line.reqId === reqId);
+}
 
 describe('request logs', () => {
   const ctx = useTestApp({ env: { LOG_LEVEL: 'trace' } });
@@ -20,12 +29,8 @@ describe('request logs', () => {
       .expect(200);
     await request(ctx.url).get('/users/missing').set('Authorization', 'Bearer wrong-token-value-abcdefghijklmnopqrstuvwxyz').expect(401);
 
-    const lines = ctx.t
-      .logs()
-      .trim()
-      .split('\n')
-      .map((line) => JSON.parse(line) as Record<string, unknown>);
-    const ours = lines.filter((line) => line.reqId === 'log-test-1');
+    const ours = linesOf(ctx.t.logs(), 'log-test-1');
+    // At debug level and below, the arrival has a line of its own.
     expect(ours.map((line) => line.msg)).toEqual(expect.arrayContaining(['incoming request', 'request completed']));
     expect(ours.find((line) => line.msg === 'request completed')).toMatchObject({ caller: 'admin' });
 
@@ -33,6 +38,33 @@ describe('request logs', () => {
     expect(everything).not.toContain(ADMIN_TOKEN);
     expect(everything).not.toContain('wrong-token-value');
     expect(everything).not.toContain('cookie-secret-value');
+  });
+});
+
+describe('request logs at info level', () => {
+  const ctx = useTestApp();
+
+  it('are one line per request, at its end, with the request, status, time, id and caller', async () => {
+    const id = await insertAuthUser(ctx.db.sql);
+    await request(ctx.url).post(`/sync/${id}`).set(auth).set('x-request-id', 'log-test-2').expect(200);
+    await request(ctx.url).get('/users/missing').set('x-request-id', 'log-test-3').expect(401);
+
+    const [completed, ...others] = linesOf(ctx.t.logs(), 'log-test-2');
+    expect(others).toEqual([]);
+    expect(completed).toMatchObject({
+      level: 30,
+      msg: 'request completed',
+      reqId: 'log-test-2',
+      caller: 'admin',
+      req: { method: 'POST', url: `/sync/${id}`, remoteAddress: '127.0.0.1' },
+      res: { statusCode: 200 },
+      responseTime: expect.any(Number),
+    });
+    // A refused request: the problem's line from the error handler, then the completion.
+    expect(linesOf(ctx.t.logs(), 'log-test-3')).toMatchObject([
+      { msg: expect.any(String), code: 'unauthorized', status: 401 },
+      { msg: 'request completed', req: { method: 'GET', url: '/users/missing' }, res: { statusCode: 401 } },
+    ]);
   });
 });
 

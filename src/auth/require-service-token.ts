@@ -3,8 +3,9 @@
  * (else 401) and the token must hold the route's scope (else 403). The caller's name (never the
  * token) goes on the request, into every log line of the request, and into audit rows.
  */
-import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
+import type { FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import { ProblemError } from '../errors/problems.ts';
+import { bindCaller } from '../logging.ts';
 import { matchServiceToken, type Scope, type ServiceToken } from './service-tokens.ts';
 import type { UserTokenVerifier } from './user-tokens.ts';
 
@@ -47,7 +48,6 @@ export function bearerToken(request: FastifyRequest): string {
 export async function authenticateServiceToken(
   tokens: readonly ServiceToken[],
   request: FastifyRequest,
-  reply: FastifyReply,
   needed: Scope,
   userTokens?: UserTokenVerifier,
 ): Promise<void> {
@@ -70,18 +70,15 @@ export async function authenticateServiceToken(
       extensions: { requiredScope: needed },
     });
   }
-  const name = token.name;
-  request.caller = { kind: 'service', name };
-  // Every later line of this request, "request completed" included, names the caller.
-  request.log = request.log.child({ caller: name });
-  reply.log = request.log;
+  request.caller = { kind: 'service', name: token.name };
+  bindCaller(request, token.name);
 }
 
 /** The guard of the service-token routes: each declares its scope in `config.scope`. */
 export function requireServiceToken(tokens: readonly ServiceToken[], userTokens?: UserTokenVerifier): onRequestAsyncHookHandler {
-  return async (request, reply) => {
+  return async (request) => {
     const scope = request.routeOptions.config.scope;
     if (scope === undefined) throw new Error(`route ${request.routeOptions.url} declares no scope`);
-    await authenticateServiceToken(tokens, request, reply, scope, userTokens);
+    await authenticateServiceToken(tokens, request, scope, userTokens);
   };
 }
