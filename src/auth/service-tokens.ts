@@ -5,7 +5,7 @@
  * Comparison is constant-time over every configured token, so neither a match's position nor a
  * near miss shows in the response time.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 export const MIN_TOKEN_LENGTH = 32;
 
@@ -25,7 +25,8 @@ export type ParsedTokens = { ok: true; tokens: ServiceToken[] } | { ok: false; e
 const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 const NAME_WITH_SCOPES = /^([^[\]]*)(?:\[([^\]]*)\])?$/;
 
-const sha256 = (value: string): Buffer => createHash('sha256').update(value, 'utf8').digest();
+/** One-shot: no Hash object per call, on the path of every service-token request. */
+const sha256 = (value: string): Buffer => hash('sha256', value, 'buffer');
 
 export function parseServiceTokens(raw: string): ParsedTokens {
   const tokens: ServiceToken[] = [];
