@@ -77,7 +77,7 @@ export class SyncEngine {
       // The common case in one round trip. A user left out is absent or deleted: nothing was
       // written, and the path below applies the delete policy.
       const [outcome] = await this.#backend.syncLiveUsers([userId], context);
-      if (outcome !== undefined) return this.#upserted(outcome, context);
+      if (outcome !== undefined) return this.#upserted(userId, outcome, context);
     }
     const user = await this.#backend.getAuthUser(userId);
 
@@ -114,7 +114,7 @@ export class SyncEngine {
       };
     }
     const [outcome] = await this.#backend.upsertProfiles([{ userId, values }], context);
-    return this.#upserted(outcome!, context);
+    return this.#upserted(userId, outcome!, context);
   }
 
   /**
@@ -128,13 +128,14 @@ export class SyncEngine {
     const outcome = await this.#backend.syncLiveUserOnce(delivery, context);
     if (outcome === 'not_live') return undefined;
     if (outcome === 'duplicate') return outcome;
-    return this.#upserted(outcome, context);
+    return this.#upserted(delivery.userId, outcome, context);
   }
 
-  #upserted(outcome: UpsertOutcome, context: WriteContext): SyncResult {
+  /** The result of an upsert, counted by the observer; `userId` as the caller spelled it. */
+  #upserted(userId: string, outcome: UpsertOutcome, context: WriteContext): SyncResult {
     this.#observe(outcome.action, context.source, 1);
     return {
-      userId: outcome.userId,
+      userId,
       action: outcome.action,
       profile: outcome.after,
       changes: changesBetween(outcome.before, outcome.after, outcome.changedFields),
