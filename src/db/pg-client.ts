@@ -3,15 +3,30 @@
  * Connection failures surface as errors the HTTP layer turns into 503 (see db/errors.ts); the
  * pool reconnects by itself once the server is back.
  */
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { Log } from '../logging.ts';
-import type { Queryable, SqlClient } from './sql-client.ts';
+import type { Queryable, QueryOptions, SqlClient } from './sql-client.ts';
 
 export interface PgClientOptions {
   connectionString: string;
   max: number;
   logger?: Log | undefined;
   applicationName?: string;
+}
+
+/**
+ * A prepared statement's name, the same for the same text on every connection (node-postgres
+ * prepares a name once per connection and reuses it), and never the same for two texts.
+ */
+const statementNames = new Map<string, string>();
+function statementName(sql: string): string {
+  let name = statementNames.get(sql);
+  if (name === undefined) {
+    name = `user_sync_${createHash('sha256').update(sql).digest('hex').slice(0, 32)}`;
+    statementNames.set(sql, name);
+  }
+  return name;
 }
 
 export function createPgClient(options: PgClientOptions): SqlClient {
@@ -51,14 +66,17 @@ export function createPgClient(options: PgClientOptions): SqlClient {
     };
   };
 
-  const run = async <Row>(client: pg.Pool | pg.PoolClient, sql: string, params?: readonly unknown[]) => {
-    const result = await client.query(sql, params as unknown[] | undefined);
+  const run = async <Row>(client: pg.Pool | pg.PoolClient, sql: string, params?: readonly unknown[], options?: QueryOptions) => {
+    const values = params as unknown[] | undefined;
+    const result = options?.prepared
+      ? await client.query({ name: statementName(sql), text: sql, values })
+      : await client.query(sql, values);
     return result.rows as Row[];
   };
 
   return {
     driver: 'pg',
-    query: (sql, params) => run(pool, sql, params),
+    query: (sql, params, options) => run(pool, sql, params, options),
     exec: async (sql) => void (await pool.query(sql)),
     async transaction(work) {
       const { client, release } = await checkOut();
@@ -66,7 +84,7 @@ export function createPgClient(options: PgClientOptions): SqlClient {
       try {
         await client.query('BEGIN');
         const tx: Queryable = {
-          query: (sql, params) => run(client, sql, params),
+          query: (sql, params, options) => run(client, sql, params, options),
           exec: async (sql) => void (await client.query(sql)),
         };
         const result = await work(tx);

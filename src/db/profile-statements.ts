@@ -27,7 +27,13 @@ export interface ProfileStatements {
    */
   syncLive: string;
   /**
-   * `syncLive` of one user ($1 a one-id uuid[]) that also records a webhook delivery ($5 id, $6
+   * `syncLive` of one user, `$1` a uuid: the statement behind every `POST /sync`, kept prepared.
+   * An equality on the key, so PostgreSQL's generic plan costs what a custom one does and is
+   * used from the sixth call on: planning this statement costs twice what running it does.
+   */
+  syncLiveOne: string;
+  /**
+   * `syncLiveOne` ($1 a uuid) that also records a webhook delivery ($5 id, $6
    * kind), and writes only if the record is new: → (id, claimed, before, inserted, after,
    * changed_fields), one row if the user is live, none (and nothing recorded) if not.
    */
@@ -99,6 +105,7 @@ export function buildProfileStatements(table: ProfileTable, mapping: FieldMappin
   // from pulling the subquery up, which would copy each pick into every reference (up to eight
   // for a number's text) and nearly double the planning time of a one-user sync.
   const liveUsers = 'u.id = ANY($1::uuid[]) AND u.deleted_at IS NULL';
+  const oneLiveUser = 'u.id = $1::uuid AND u.deleted_at IS NULL';
   const liveInput = (condition: string) => `input AS (
       SELECT u.id, ${[
         ...mapping.columns.map((entry, index) => `${columnValue(`v.v${index}`, entry)} AS ${quoteIdent(entry.column)}`),
@@ -157,6 +164,7 @@ export function buildProfileStatements(table: ProfileTable, mapping: FieldMappin
   const upsert = upsertFrom(input);
 
   const syncLive = upsertFrom(liveInput(liveUsers));
+  const syncLiveOne = upsertFrom(liveInput(oneLiveUser));
 
   // The delivery is recorded only for a live user, and the profile written only if the record is
   // new. One statement commits all of it or, if any part fails (a value the table refuses), none:
@@ -164,13 +172,13 @@ export function buildProfileStatements(table: ProfileTable, mapping: FieldMappin
   // delivery at the same moment waits on the primary key, then finds it taken and writes nothing.
   const syncLiveOnce = upsertFrom(
     `live AS (
-      SELECT u.id FROM auth.users u WHERE ${liveUsers}
+      SELECT u.id FROM auth.users u WHERE ${oneLiveUser}
     ), claim AS (
       INSERT INTO user_sync.webhook_deliveries (id, kind, user_id)
       SELECT $5, $6, id FROM live
       ON CONFLICT (id) DO NOTHING
       RETURNING user_id
-    ), ${liveInput(`${liveUsers} AND u.id IN (SELECT user_id FROM claim)`)}`,
+    ), ${liveInput(`${oneLiveUser} AND u.id IN (SELECT user_id FROM claim)`)}`,
     'live',
     'EXISTS (SELECT 1 FROM claim) AS claimed, ',
   );
@@ -249,5 +257,5 @@ export function buildProfileStatements(table: ProfileTable, mapping: FieldMappin
      ORDER BY p.id
      LIMIT $1`;
 
-  return { getProfiles, preview, upsert, syncLive, syncLiveOnce, retire, missingList, missingUsers, profiledUsers, reconcileTotals, orphans, tracked };
+  return { getProfiles, preview, upsert, syncLive, syncLiveOne, syncLiveOnce, retire, missingList, missingUsers, profiledUsers, reconcileTotals, orphans, tracked };
 }

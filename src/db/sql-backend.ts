@@ -175,7 +175,9 @@ export class SqlBackend implements SyncBackend {
     if (userIds.length === 0) return [];
     const { statements } = this.#shared;
     const result = await profileStatement(() =>
-      this.#db.query<UpsertRow>(statements.syncLive, [userIds, context.actor, context.source, statements.tracked]),
+      userIds.length === 1
+        ? this.#db.query<UpsertRow>(statements.syncLiveOne, [userIds[0], context.actor, context.source, statements.tracked], { prepared: true })
+        : this.#db.query<UpsertRow>(statements.syncLive, [userIds, context.actor, context.source, statements.tracked]),
     );
     return this.#upsertOutcomes(result);
   }
@@ -184,13 +186,13 @@ export class SqlBackend implements SyncBackend {
     const { statements } = this.#shared;
     const [row] = await profileStatement(() =>
       this.#db.query<UpsertRow & { claimed: boolean }>(statements.syncLiveOnce, [
-        [delivery.userId],
+        delivery.userId,
         context.actor,
         context.source,
         statements.tracked,
         delivery.id,
         delivery.kind,
-      ]),
+      ], { prepared: true }),
     );
     if (row === undefined) return 'not_live';
     if (!row.claimed) return 'duplicate';

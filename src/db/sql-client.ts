@@ -3,8 +3,19 @@
  * rows, alone or inside a transaction. Embedded PGlite and node-postgres both fit behind it, so
  * the same SQL serves both modes.
  */
+export interface QueryOptions {
+  /**
+   * Keep the statement prepared on each connection, so PostgreSQL parses and plans it once rather
+   * than on every call. Only for statements whose best plan does not depend on the parameters'
+   * values (a sync of given ids is index probes whatever the ids); never for the keyset pages,
+   * whose `$2 IS NULL OR id > $2` must be folded for the value at hand. Drivers without a
+   * statement cache (PGlite) ignore it.
+   */
+  prepared?: boolean;
+}
+
 export interface Queryable {
-  query<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<Row[]>;
+  query<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[], options?: QueryOptions): Promise<Row[]>;
   /** Runs a script of several statements without parameters (migrations, schema set-up). */
   exec(sql: string): Promise<void>;
 }
