@@ -28,7 +28,12 @@ export interface HttpFixture {
 
 const token = () => randomBytes(32).toString('base64url');
 
-export async function openHttpFixture(context: BenchContext): Promise<HttpFixture> {
+/**
+ * `preparedBaseline`: the bare server names its statement, so PostgreSQL plans it once per
+ * connection (as the service does its sync); without it, it plans it on every request, as the
+ * issue's reference baseline (about 3,100 req/s on these machines) did.
+ */
+export async function openHttpFixture(context: BenchContext, options: { preparedBaseline?: boolean } = {}): Promise<HttpFixture> {
   const users = context.quick ? 10_000 : 100_000;
   const database = await createBenchDatabase(context.adminUrl);
   const started: ServerProcess[] = [];
@@ -71,7 +76,12 @@ export async function openHttpFixture(context: BenchContext): Promise<HttpFixtur
       name: 'baseline',
       script: 'bench/servers/bare-upsert.ts',
       readyPath: '/ready',
-      env: { NODE_ENV: 'production', DATABASE_URL: database.url, DATABASE_POOL_MAX: POOL_SIZE },
+      env: {
+        NODE_ENV: 'production',
+        DATABASE_URL: database.url,
+        DATABASE_POOL_MAX: POOL_SIZE,
+        ...(options.preparedBaseline ? { BARE_PREPARED: '1' } : {}),
+      },
     });
     started.push(baseline);
     return { userIds, service, baseline, syncToken, webhookToken, jwtSecret, issuer: `${project}/auth/v1`, close };

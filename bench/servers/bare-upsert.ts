@@ -5,7 +5,12 @@
  * auth.users. Like the service, it writes only when a column differs, so both sides ask the
  * database for the same work and the ratio measures what the service adds around it.
  *
- * Env: DATABASE_URL, DATABASE_POOL_MAX, HOST, PORT.
+ * By default its statement is unnamed, planned on every request, as the issue's reference
+ * baseline was. With BARE_PREPARED=1 it is a named prepared statement, planned once per
+ * connection like the service's sync: the stricter baseline, where the service's own
+ * per-request work (auth, validation, logging, the audit CTE) shows undiluted.
+ *
+ * Env: DATABASE_URL, DATABASE_POOL_MAX, HOST, PORT, BARE_PREPARED.
  */
 import Fastify from 'fastify';
 import pg from 'pg';
@@ -27,11 +32,13 @@ const UPSERT = `
          IS DISTINCT FROM (EXCLUDED.email, EXCLUDED.full_name, EXCLUDED.avatar_url, EXCLUDED.phone, EXCLUDED.role, EXCLUDED.organization_id)
   RETURNING (p.xmax = 0) AS inserted`;
 
+const PREPARED = process.env.BARE_PREPARED === '1';
 const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: Number(process.env.DATABASE_POOL_MAX) });
 const app = Fastify({ logger: false });
 
 app.post<{ Params: { userId: string } }>('/sync/:userId', async (request) => {
-  const { rows } = await pool.query<{ inserted: boolean }>(UPSERT, [request.params.userId]);
+  const values = [request.params.userId];
+  const { rows } = await pool.query<{ inserted: boolean }>(PREPARED ? { name: 'bare_upsert', text: UPSERT, values } : { text: UPSERT, values });
   const action = rows[0] === undefined ? 'unchanged' : rows[0].inserted ? 'created' : 'updated';
   return { userId: request.params.userId, action };
 });
