@@ -4,8 +4,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { advisoryLockKey } from '../src/db/sql-backend.ts';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { advisoryLockKey, type SqlBackend } from '../src/db/sql-backend.ts';
 import { startApp, useTestApp, type TestApp } from './helpers/app.ts';
 import { createTestDatabase, onPostgres, type TestDatabase } from './helpers/database.ts';
 import { count, insertAuthUser, profileOf } from './helpers/users.ts';
@@ -64,6 +64,50 @@ describe('one reconcile pass', () => {
       .map((line) => JSON.parse(line) as { msg: string; reconcile?: unknown; userId?: string });
     expect(logged.filter((line) => line.msg === 'reconcile finished')[0]?.reconcile).toEqual(report);
     expect(logged.some((line) => line.msg === 'reconcile could not sync a user' && line.userId === refused)).toBe(true);
+  });
+});
+
+describe('reconcile batches', () => {
+  const ctx = useTestApp({ env: { RECONCILE_BATCH_SIZE: '100' } });
+
+  it('are one statement a page that reads, maps, writes and audits it: no user is read into the process', async () => {
+    await bulkUsers(ctx.db, 249);
+    const mapped = await insertAuthUser(ctx.db.sql, {
+      email: 'mapped@example.com',
+      user_metadata: { name: 'Ada Lovelace', avatar_url: 'https://example.com/ada.png', organization_id: randomUUID() },
+      app_metadata: { role: 'admin' },
+    });
+    // The one-user sync of an identical user: the batch must write and audit what it writes.
+    const single = await insertAuthUser(ctx.db.sql, {
+      email: 'single@example.com',
+      user_metadata: { name: 'Ada Lovelace', avatar_url: 'https://example.com/ada.png', organization_id: randomUUID() },
+      app_metadata: { role: 'admin' },
+    });
+    const { engine, reconciler } = ctx.t.app.sync;
+    const backend = ctx.t.app.sync.backend as SqlBackend;
+    await engine.sync(single, { actor: 'test', source: 'api' });
+
+    const pages = vi.spyOn(backend, 'syncUserPage');
+    const reads = vi.spyOn(backend, 'missingAuthUsers');
+    try {
+      expect(await reconciler.runOnce()).toMatchObject({ actions: { created: 250, updated: 0, unchanged: 0 }, failed: 0 });
+      // 100, 100, 50: the last page knows it is the last, so no empty page follows.
+      expect(pages).toHaveBeenCalledTimes(3);
+      expect(reads).not.toHaveBeenCalled();
+    } finally {
+      pages.mockRestore();
+      reads.mockRestore();
+    }
+
+    const [batchProfile, singleProfile] = [await profileOf(ctx.db.sql, mapped), await profileOf(ctx.db.sql, single)];
+    const differing = ['id', 'email', 'organization_id', 'created_at', 'updated_at'];
+    const strip = (row: Record<string, unknown> | null) => Object.fromEntries(Object.entries(row!).filter(([key]) => !differing.includes(key)));
+    expect(batchProfile).toMatchObject({ email: 'mapped@example.com', full_name: 'Ada Lovelace', role: 'admin' });
+    expect(strip(batchProfile)).toEqual(strip(singleProfile));
+    const audit = (id: string) =>
+      ctx.db.sql.query<{ action: string; changed_fields: string[] }>('SELECT action, changed_fields FROM user_sync.audit_log WHERE user_id = $1', [id]);
+    expect(await audit(mapped)).toEqual(await audit(single));
+    expect(await count(ctx.db.sql, `SELECT 1 FROM user_sync.audit_log WHERE actor = 'reconciler'`)).toBe(250);
   });
 });
 

@@ -1,7 +1,7 @@
 /**
  * FIELD_MAP in SQL: the expressions that give a profile column its value, either from an auth
- * user read in the same statement (the one-round-trip sync) or from a value `mapUser` computed in
- * JavaScript (dry runs, inspections, reconcile batches). Both kinds of value go through the same
+ * user read in the same statement (the one-round-trip sync, reconcile batches) or from a value
+ * `mapUser` computed in JavaScript (dry runs, inspections, a refused batch retried one by one). Both kinds of value go through the same
  * `columnValue`, so the two paths cannot disagree about how a value is written.
  *
  * `sourceValue` and `chosenValue` mirror `mapUser` (src/sync/field-map.ts) and

@@ -11,6 +11,7 @@ import type {
   DeliveryRecord,
   MissingUser,
   Page,
+  PageSync,
   Paged,
   PreviewOutcome,
   ProfileRow,
@@ -18,6 +19,7 @@ import type {
   RetireOutcome,
   SyncBackend,
   UpsertOutcome,
+  UserStep,
   WriteContext,
 } from '../sync/backend.ts';
 import type { FieldMapping } from '../sync/field-map.ts';
@@ -29,6 +31,13 @@ import type { Queryable, SqlClient } from './sql-client.ts';
 const AUTH_USER_SQL = `SELECT to_jsonb(x) AS user FROM auth.users u CROSS JOIN LATERAL (SELECT ${AUTH_USER_SELECT}) x WHERE u.id = $1`;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** A keyset cursor is the last id of a page; anything else was not issued here. */
+function checkCursor(cursor: string | null): void {
+  if (cursor !== null && !UUID.test(cursor)) {
+    throw new ProblemError('invalid_cursor', 'The cursor was not issued by this service; pass nextCursor as it came.');
+  }
+}
 
 /** Thrown to end a dry run's transaction: whatever it wrote is rolled back. */
 class DryRunRollback extends Error {}
@@ -200,6 +209,19 @@ export class SqlBackend implements SyncBackend {
     return outcome!;
   }
 
+  async syncUserPage(step: UserStep, { cursor, limit }: Page, context: WriteContext): Promise<PageSync> {
+    checkCursor(cursor);
+    const { statements } = this.#shared;
+    const [row] = await profileStatement(() =>
+      this.#db.query<{ handled: number; created: number; updated: number; last_id: string | null; more: boolean }>(
+        statements.syncPage[step],
+        [limit, context.actor, context.source, statements.tracked, cursor],
+      ),
+    );
+    const { handled, created, updated, last_id: lastId, more } = row!;
+    return { handled, created, updated, unchanged: handled - created - updated, nextCursor: more ? lastId : null };
+  }
+
   async retireProfiles(userIds: readonly string[], context: WriteContext): Promise<RetireOutcome[]> {
     if (userIds.length === 0) return [];
     const { statements } = this.#shared;
@@ -277,9 +299,7 @@ export class SqlBackend implements SyncBackend {
     { cursor, limit }: Page,
     convert: (row: Row) => T,
   ): Promise<Paged<T>> {
-    if (cursor !== null && !UUID.test(cursor)) {
-      throw new ProblemError('invalid_cursor', 'The cursor was not issued by this service; pass nextCursor as it came.');
-    }
+    checkCursor(cursor);
     const rows = await this.#db.query<Row>(statement, [limit + 1, cursor]);
     const items = rows.slice(0, limit);
     return { items: items.map(convert), nextCursor: rows.length > limit ? items[items.length - 1]!.id : null };

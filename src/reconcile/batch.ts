@@ -1,33 +1,105 @@
 /**
- * One batch of users, synced (or previewed) in one statement. A row the profile table refuses
- * fails the whole statement, so the batch is then done one user at a time: the others still land,
- * and each refusal is reported with its user. Any other error stops the caller.
+ * The users of a reconcile step (missing or profiled), a batch at a time. Where the back end can,
+ * a batch is one statement that reads the page, maps, writes and audits it (`syncUserPage`);
+ * otherwise (the Supabase back end, dry runs) the page is read, mapped here and written (or
+ * previewed) in one statement. A row the profile table refuses fails the whole statement, so the
+ * batch is then done one user at a time: the others still land, and each refusal is reported with
+ * its user. Any other error stops the caller.
  */
 import { ProblemError } from '../errors/problems.ts';
 import type { AuthUser } from '../sync/auth-user.ts';
-import type { SyncAction } from '../sync/engine.ts';
+import type { Paged, SyncBackend, UserStep, WriteContext } from '../sync/backend.ts';
+import type { SyncAction, SyncEngine } from '../sync/engine.ts';
+import { prefetchedPages } from './pages.ts';
 
 /** A refusal of one row (422, 409): it stops that row, not the run. */
 export const isRowRefusal = (error: unknown): error is ProblemError =>
   error instanceof ProblemError && (error.code === 'profile_rejected' || error.code === 'profile_conflict');
 
+type Run = (batch: readonly AuthUser[]) => Promise<{ action: SyncAction }[]>;
+type OnRefusal = (user: AuthUser, error: ProblemError) => void;
+
 export async function runBatch(
   users: readonly AuthUser[],
-  run: (batch: readonly AuthUser[]) => Promise<{ action: SyncAction }[]>,
+  run: Run,
   onAction: (action: SyncAction) => void,
-  onRefusal: (user: AuthUser, error: ProblemError) => void,
+  onRefusal: OnRefusal,
 ): Promise<void> {
   try {
     for (const outcome of await run(users)) onAction(outcome.action);
   } catch (error) {
     if (!isRowRefusal(error)) throw error;
-    for (const user of users) {
-      try {
-        for (const outcome of await run([user])) onAction(outcome.action);
-      } catch (rowError) {
-        if (!isRowRefusal(rowError)) throw rowError;
-        onRefusal(user, rowError);
-      }
+    await runOneByOne(users, run, onAction, onRefusal);
+  }
+}
+
+/** Each user in a statement of its own, so a refusal stops only its own row. */
+async function runOneByOne(
+  users: readonly AuthUser[],
+  run: Run,
+  onAction: (action: SyncAction) => void,
+  onRefusal: OnRefusal,
+): Promise<void> {
+  for (const user of users) {
+    try {
+      for (const outcome of await run([user])) onAction(outcome.action);
+    } catch (rowError) {
+      if (!isRowRefusal(rowError)) throw rowError;
+      onRefusal(user, rowError);
     }
+  }
+}
+
+export interface StepRun {
+  step: UserStep;
+  /** Where a resumed run starts (the last id handled); null for the beginning. */
+  cursor: string | null;
+  limit: number;
+  /** Previews instead of writing (always through pages read into the process). */
+  dryRun: boolean;
+  context: WriteContext;
+  /** `count` users met `action`. */
+  onAction: (action: SyncAction, count: number) => void;
+  onRefusal: OnRefusal;
+  /** After each batch, all its users handled: how many it held, and where the next begins. */
+  afterBatch: (handled: number, nextCursor: string | null) => Promise<void>;
+}
+
+/** Runs a reconcile step over all its users, a batch (a keyset page) at a time. */
+export async function runStep(backend: SyncBackend, engine: SyncEngine, run: StepRun): Promise<void> {
+  const { step, limit, context } = run;
+  const read = (cursor: string | null): Promise<Paged<AuthUser>> =>
+    step === 'missing' ? backend.missingAuthUsers({ cursor, limit }) : backend.profiledAuthUsers({ cursor, limit });
+  const onAction = (action: SyncAction) => run.onAction(action, 1);
+
+  if (run.dryRun || !engine.syncsPages) {
+    const write: Run = (batch) => (run.dryRun ? engine.previewUsers(batch) : engine.syncUsers(batch, context));
+    for await (const { items, nextCursor } of prefetchedPages(read, run.cursor)) {
+      await runBatch(items, write, onAction, run.onRefusal);
+      await run.afterBatch(items.length, nextCursor);
+    }
+    return;
+  }
+
+  // One statement per page, which reads the page it writes: nothing to read ahead, since where
+  // the next page starts is known only once this one is written.
+  for (let cursor = run.cursor; ; ) {
+    let handled: number;
+    let nextCursor: string | null;
+    try {
+      const synced = await engine.syncUserPage(step, { cursor, limit }, context);
+      for (const action of ['created', 'updated', 'unchanged'] as const) if (synced[action] > 0) run.onAction(action, synced[action]);
+      ({ handled, nextCursor } = synced);
+    } catch (error) {
+      if (!isRowRefusal(error)) throw error;
+      // The statement wrote nothing: the same page, read again, one user at a time.
+      const page = await read(cursor);
+      await runOneByOne(page.items, (batch) => engine.syncUsers(batch, context), onAction, run.onRefusal);
+      ({ nextCursor } = page);
+      handled = page.items.length;
+    }
+    await run.afterBatch(handled, nextCursor);
+    if (nextCursor === null) return;
+    cursor = nextCursor;
   }
 }

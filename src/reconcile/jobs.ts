@@ -8,10 +8,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Log } from '../logging.ts';
-import type { AuthUser } from '../sync/auth-user.ts';
-import type { Page, Paged, SyncBackend, WriteContext } from '../sync/backend.ts';
-import type { SyncAction, SyncEngine } from '../sync/engine.ts';
-import { runBatch } from './batch.ts';
+import type { SyncBackend, WriteContext } from '../sync/backend.ts';
+import type { SyncEngine } from '../sync/engine.ts';
+import { runStep } from './batch.ts';
 import { prefetchedPages } from './pages.ts';
 import { emptyCounts, type JobPhase, type JobProgress, type JobRecord, type JobStore } from './job-store.ts';
 
@@ -151,12 +150,19 @@ export class JobRunner {
       }
       return;
     }
-    const read = (page: Page): Promise<Paged<AuthUser>> =>
-      phase === 'missing' ? this.#backend.missingAuthUsers(page) : this.#backend.profiledAuthUsers(page);
-    for await (const { items, nextCursor } of prefetchedPages((cursor) => read({ cursor, limit }), progress.cursor)) {
-      await this.#syncBatch(items, job.dryRun, progress, context);
-      await this.#afterBatch(job, progress, items.length, nextCursor);
-    }
+    await runStep(this.#backend, this.#engine, {
+      step: phase === 'missing' ? 'missing' : 'profiled',
+      cursor: progress.cursor,
+      limit,
+      dryRun: job.dryRun,
+      context,
+      onAction: (action, count) => void (progress.counts[action] += count),
+      onRefusal: (user, error) => {
+        progress.counts.failed++;
+        if (progress.errors.length < MAX_ERRORS) progress.errors.push({ userId: user.id, code: error.code, detail: error.message });
+      },
+      afterBatch: (handled, nextCursor) => this.#afterBatch(job, progress, handled, nextCursor),
+    });
   }
 
   /** Saves the job's progress after a batch, then lets requests in; throws `Stopping` on shutdown. */
@@ -170,18 +176,4 @@ export class JobRunner {
     await new Promise((resolve) => setImmediate(resolve));
     if (this.#stopping) throw new Stopping();
   }
-
-  /** One batch in one statement (one by one if the table refuses a row: see batch.ts). */
-  async #syncBatch(users: readonly AuthUser[], dryRun: boolean, progress: JobProgress, context: WriteContext): Promise<void> {
-    await runBatch(
-      users,
-      (batch) => (dryRun ? this.#engine.previewUsers(batch) : this.#engine.syncUsers(batch, context)),
-      (action: SyncAction) => progress.counts[action]++,
-      (user, error) => {
-        progress.counts.failed++;
-        if (progress.errors.length < MAX_ERRORS) progress.errors.push({ userId: user.id, code: error.code, detail: error.message });
-      },
-    );
-  }
-
 }

@@ -1,9 +1,10 @@
 /**
  * Keyset pages one after another, each next page read while the caller works on the current one.
- * A reconcile batch is a page read and a write; on PostgreSQL they run on two pool connections at
- * once, so the read costs no wall time (on PGlite they simply queue, as before). A page that
- * starts after the current one's last id cannot see the current batch's writes, so reading it
- * early changes nothing it returns.
+ * For the reconcile batches that are a page read and then a write (orphans, dry runs, the
+ * Supabase back end; a SQL back end's sync batch reads its page in the statement that writes it,
+ * see batch.ts): on PostgreSQL the two run on two pool connections at once, so the read costs no
+ * wall time (on PGlite they simply queue, as before). A page that starts after the current one's
+ * last id cannot see the current batch's writes, so reading it early changes nothing it returns.
  */
 import type { Paged } from '../sync/backend.ts';
 

@@ -11,7 +11,7 @@
  * Framework free, like the engine.
  */
 import type { Log } from '../logging.ts';
-import { isRowRefusal, runBatch } from './batch.ts';
+import { isRowRefusal, runStep } from './batch.ts';
 import { prefetchedPages } from './pages.ts';
 import type { SyncBackend, WriteContext } from '../sync/backend.ts';
 import type { SyncAction, SyncEngine } from '../sync/engine.ts';
@@ -116,21 +116,22 @@ export class Reconciler {
   }
 
   async #syncMissing(report: ReconcileReport): Promise<void> {
-    const { batchSize } = this.#options;
-    const pages = prefetchedPages((cursor) => this.#backend.missingAuthUsers({ cursor, limit: batchSize }), null);
-    for await (const page of pages) {
-      await runBatch(
-        page.items,
-        (batch) => this.#engine.syncUsers(batch, RECONCILE),
-        (action) => report.actions[action]++,
-        (user, error) => {
-          report.failed++;
-          this.#log.warn({ userId: user.id, code: error.code, detail: error.message }, 'reconcile could not sync a user');
-        },
-      );
+    await runStep(this.#backend, this.#engine, {
+      step: 'missing',
+      cursor: null,
+      limit: this.#options.batchSize,
+      dryRun: false,
+      context: RECONCILE,
+      onAction: (action, count) => void (report.actions[action] += count),
+      onRefusal: (user, error) => {
+        report.failed++;
+        this.#log.warn({ userId: user.id, code: error.code, detail: error.message }, 'reconcile could not sync a user');
+      },
       // Let requests in between batches (embedded PGlite runs on this thread).
-      if (page.nextCursor !== null) await new Promise((resolve) => setImmediate(resolve));
-    }
+      afterBatch: async (_handled, nextCursor) => {
+        if (nextCursor !== null) await new Promise((resolve) => setImmediate(resolve));
+      },
+    });
   }
 
   async #retireOrphans(report: ReconcileReport): Promise<void> {

@@ -67,6 +67,20 @@ export interface Paged<T> {
   nextCursor: string | null;
 }
 
+/** The users a reconcile step goes through: live auth users without a profile, or with one. */
+export type UserStep = 'missing' | 'profiled';
+
+/** What one page of a reconcile step did, synced in one statement: counts, not rows. */
+export interface PageSync {
+  /** Users the page held; each was created, updated or found unchanged. */
+  handled: number;
+  created: number;
+  updated: number;
+  unchanged: number;
+  /** Where this page ended; null when there is nothing after it. */
+  nextCursor: string | null;
+}
+
 /** The webhook deliveries already handled, so a repeat is answered without a second effect. */
 export interface DeliveryRecord {
   id: string;
@@ -101,6 +115,13 @@ export interface SyncBackend {
     delivery: DeliveryRecord & { userId: string },
     context: WriteContext,
   ): Promise<UpsertOutcome | 'duplicate' | 'not_live'>;
+  /**
+   * Optional, likewise: a reconcile batch in one statement. Reads the next keyset page of live
+   * users of the step (as `missingAuthUsers` or `profiledAuthUsers` would), maps them as `mapUser`
+   * would, upserts and audits them, and returns the counts. A row the table refuses fails the
+   * whole page (a `profile_rejected` or `profile_conflict` problem): nothing of it is written.
+   */
+  syncUserPage?(step: UserStep, page: Page, context: WriteContext): Promise<PageSync>;
   /** Applies the delete policy to deleted users' profiles, audited likewise. */
   retireProfiles(userIds: readonly string[], context: WriteContext): Promise<RetireOutcome[]>;
   /**

@@ -12,12 +12,15 @@ import { isDeleted, type AuthUser } from './auth-user.ts';
 import type {
   DeliveryRecord,
   MissingUser,
+  Page,
+  PageSync,
   Paged,
   ProfileRow,
   RetireOutcome,
   SyncBackend,
   SyncSource,
   UpsertOutcome,
+  UserStep,
   WriteContext,
 } from './backend.ts';
 import { mapUser, type FieldMapping } from './field-map.ts';
@@ -144,7 +147,8 @@ export class SyncEngine {
   }
 
   /**
-   * Syncs many live users in one statement (the reconcile's batches). The users must have been
+   * Syncs many live users in one statement (the reconcile's batches, where the back end cannot
+   * sync a page itself, and a refused page's users one by one). The users must have been
    * read just before; duplicates are collapsed, since one statement cannot write a row twice.
    */
   async syncUsers(users: readonly AuthUser[], context: WriteContext): Promise<UpsertOutcome[]> {
@@ -157,6 +161,23 @@ export class SyncEngine {
       this.#observe(action, context.source, outcomes.filter((outcome) => outcome.action === action).length);
     }
     return outcomes;
+  }
+
+  /** Whether the back end syncs a reconcile page in one statement (`syncUserPage`). */
+  get syncsPages(): boolean {
+    return this.#backend.syncUserPage !== undefined;
+  }
+
+  /**
+   * Syncs the next page of a reconcile step in one statement, where the back end can (see
+   * `syncsPages`): read, mapped, written and audited together, counted by the observer. A row the
+   * table refuses fails the whole page, which is then left as it was.
+   */
+  async syncUserPage(step: UserStep, page: Page, context: WriteContext): Promise<PageSync> {
+    if (!this.#backend.syncUserPage) throw new Error('this back end cannot sync a page in one statement');
+    const synced = await this.#backend.syncUserPage(step, page, context);
+    for (const action of ['created', 'updated', 'unchanged'] as const) this.#observe(action, context.source, synced[action]);
+    return synced;
   }
 
   /** What syncing many live users would do, writing nothing (dry-run reconcile jobs). */
