@@ -116,7 +116,7 @@ async function viaMapUser(id: string): Promise<{ values: Record<string, unknown>
 
 /** What the one-statement sync writes. */
 async function viaSql(id: string): Promise<Written> {
-  return backend.syncLiveUsers([id], context).then(([outcome]) => ({ ok: true as const, row: outcome!.after! }), refused);
+  return backend.syncLiveUser(id, context).then((outcome) => ({ ok: true as const, row: outcome!.after! }), refused);
 }
 
 const TEXT_COLUMNS = new Set(['email', 'full_name', 'nick', 'plan', 'everything', 'seen', 'guest']);
@@ -230,8 +230,9 @@ describe('the one-statement sync maps users as mapUser does', () => {
   it('leaves absent and deleted users out, writing nothing for them', async () => {
     const deleted = await insertAuthUser(db.sql, { deleted_at: new Date().toISOString() });
     const live = await insertAuthUser(db.sql, { user_metadata: { name: 'Live' } });
-    const outcomes = await backend.syncLiveUsers([deleted, live, '00000000-0000-4000-8000-000000000000'], context);
-    expect(outcomes.map((outcome) => [outcome.userId, outcome.action])).toEqual([[live, 'created']]);
+    expect(await backend.syncLiveUser(deleted, context)).toBeNull();
+    expect(await backend.syncLiveUser('00000000-0000-4000-8000-000000000000', context)).toBeNull();
+    expect(await backend.syncLiveUser(live, context)).toMatchObject({ userId: live, action: 'created' });
     expect(await count(db.sql, 'SELECT 1 FROM public.mapped WHERE id = $1', [deleted])).toBe(0);
   });
 });

@@ -23,13 +23,9 @@ export interface ProfileStatements {
   /** $1 rows, $2 actor, $3 source, $4 tracked → (id, before, inserted, after, changed_fields). */
   upsert: string;
   /**
-   * The same upsert with the rows read and mapped from auth.users in the same statement: $1
-   * uuid[], $2 actor, $3 source, $4 tracked → one row per live user (absent and deleted users
-   * are left out: nothing is written for them).
-   */
-  syncLive: string;
-  /**
-   * `syncLive` of one user, `$1` a uuid: the statement behind every `POST /sync`, kept prepared.
+   * The same upsert of one user read and mapped from auth.users in the same statement: $1 uuid,
+   * $2 actor, $3 source, $4 tracked → one row if the user is live, none (nothing written) if it
+   * is absent or deleted. The statement behind every `POST /sync`, kept prepared.
    * An equality on the key, so PostgreSQL's generic plan costs what a custom one does and is
    * used from the sixth call on: planning this statement costs twice what running it does.
    */
@@ -116,7 +112,6 @@ export function buildProfileStatements(table: ProfileTable, mapping: FieldMappin
   // column's JSON value once and `columnValue` refers to it by name. OFFSET 0 keeps PostgreSQL
   // from pulling the subquery up, which would copy each pick into every reference (up to eight
   // for a number's text) and nearly double the planning time of a one-user sync.
-  const liveUsers = 'u.id = ANY($1::uuid[]) AND u.deleted_at IS NULL';
   const oneLiveUser = 'u.id = $1::uuid AND u.deleted_at IS NULL';
   const liveInput = (condition: string) => `input AS (
       SELECT u.id, ${[
@@ -176,7 +171,6 @@ export function buildProfileStatements(table: ProfileTable, mapping: FieldMappin
 
   const upsert = upsertFrom(input);
 
-  const syncLive = upsertFrom(liveInput(liveUsers));
   const syncLiveOne = upsertFrom(liveInput(oneLiveUser));
 
   // The delivery is recorded only for a live user, and the profile written only if the record is
@@ -314,5 +308,5 @@ export function buildProfileStatements(table: ProfileTable, mapping: FieldMappin
      ORDER BY p.id
      LIMIT $1`;
 
-  return { getProfiles, preview, upsert, syncLive, syncLiveOne, syncLiveOnce, syncPage, retire, missingList, missingUsers, profiledUsers, reconcileTotals, orphans, tracked };
+  return { getProfiles, preview, upsert, syncLiveOne, syncLiveOnce, syncPage, retire, missingList, missingUsers, profiledUsers, reconcileTotals, orphans, tracked };
 }

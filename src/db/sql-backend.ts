@@ -180,15 +180,13 @@ export class SqlBackend implements SyncBackend {
     return this.#upsertOutcomes(result);
   }
 
-  async syncLiveUsers(userIds: readonly string[], context: WriteContext): Promise<UpsertOutcome[]> {
-    if (userIds.length === 0) return [];
+  async syncLiveUser(userId: string, context: WriteContext): Promise<UpsertOutcome | null> {
     const { statements } = this.#shared;
     const result = await profileStatement(() =>
-      userIds.length === 1
-        ? this.#db.query<UpsertRow>(statements.syncLiveOne, [userIds[0], context.actor, context.source, statements.tracked], { prepared: true })
-        : this.#db.query<UpsertRow>(statements.syncLive, [userIds, context.actor, context.source, statements.tracked]),
+      this.#db.query<UpsertRow>(statements.syncLiveOne, [userId, context.actor, context.source, statements.tracked], { prepared: true }),
     );
-    return this.#upsertOutcomes(result);
+    const [outcome] = await this.#upsertOutcomes(result);
+    return outcome ?? null;
   }
 
   async syncLiveUserOnce(delivery: DeliveryRecord & { userId: string }, context: WriteContext): Promise<UpsertOutcome | 'duplicate' | 'not_live'> {

@@ -100,14 +100,13 @@ export interface SyncBackend {
   /** Idempotent upserts of many profiles in one statement, audited in the same statement. */
   upsertProfiles(rows: readonly ProfileValues[], context: WriteContext): Promise<UpsertOutcome[]>;
   /**
-   * Optional, for back ends that can map users themselves (SQL): reads the users and upserts the
-   * profiles of the live ones (present, not deleted) in one statement, mapped as `mapUser` would,
-   * audited in the same statement. Absent and deleted users are left out of the result, and
-   * nothing is written for them.
+   * Optional, for back ends that can map users themselves (SQL): reads the user and, if it is live
+   * (present, not deleted), upserts its profile in one statement, mapped as `mapUser` would,
+   * audited in the same statement. null, with nothing written, for an absent or deleted user.
    */
-  syncLiveUsers?(userIds: readonly string[], context: WriteContext): Promise<UpsertOutcome[]>;
+  syncLiveUser?(userId: string, context: WriteContext): Promise<UpsertOutcome | null>;
   /**
-   * Optional, likewise: `syncLiveUsers` of a webhook delivery's user and `claimDelivery`, all or
+   * Optional, likewise: `syncLiveUser` of a webhook delivery's user and `claimDelivery`, all or
    * nothing. `not_live` when the user is absent or deleted (nothing recorded or written);
    * `duplicate` when the delivery was recorded before (nothing written).
    */

@@ -76,11 +76,11 @@ export class SyncEngine {
    */
   async sync(userId: string, context: WriteContext, options: { dryRun?: boolean } = {}): Promise<SyncResult> {
     const dryRun = options.dryRun === true;
-    if (!dryRun && this.#backend.syncLiveUsers) {
-      // The common case in one round trip. A user left out is absent or deleted: nothing was
-      // written, and the path below applies the delete policy.
-      const [outcome] = await this.#backend.syncLiveUsers([userId], context);
-      if (outcome !== undefined) return this.#upserted(userId, outcome, context);
+    if (!dryRun && this.#backend.syncLiveUser) {
+      // The common case in one round trip. No outcome means the user is absent or deleted:
+      // nothing was written, and the path below applies the delete policy.
+      const outcome = await this.#backend.syncLiveUser(userId, context);
+      if (outcome !== null) return this.#upserted(userId, outcome, context);
     }
     const user = await this.#backend.getAuthUser(userId);
 
