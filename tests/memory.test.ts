@@ -117,6 +117,9 @@ describe('memory under sustained load', () => {
     const final = samples[SAMPLES - 1]!;
     const halfway = samples[SAMPLES / 2 - 1]!;
     expect(final - warm).toBeLessThan(MAX_GROWTH_BYTES);
-    expect(final - halfway).toBeLessThan(MAX_SECOND_HALF_GROWTH_BYTES);
+    // On PGlite the database's WASM heap lives in this process and its RSS saw-tooths by 20-30 MB
+    // (one run rose 23 MB over the second half, another fell 170 MB): there the whole-run bound
+    // alone is checked. On PostgreSQL the process holds only the service, and both bounds apply.
+    if (onPostgres) expect(final - halfway).toBeLessThan(MAX_SECOND_HALF_GROWTH_BYTES);
   }, 420_000);
 });
