@@ -36,7 +36,7 @@ const healthRoutes: FastifyPluginAsyncZod = async (app) => {
         timer = setTimeout(() => reject(new Error(`no answer in ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
       });
       try {
-        await Promise.race([app.sync.backend.ping(), timeout]);
+        await Promise.race([app.sync.profiles.ping(), timeout]);
       } catch (error) {
         throw databaseUnavailable(error);
       } finally {

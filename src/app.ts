@@ -1,7 +1,8 @@
 /**
  * `buildApp(config, deps)`: the whole service as a Fastify instance, used by `server.ts` and by
- * every test. It opens the data side first (a wrong table or field map fails here, before any
- * route exists), then registers the error handler, OpenAPI, and the routes in scopes by caller.
+ * every test. It opens the runtime first (runtime.ts: a wrong table or field map fails there,
+ * before any route exists), then adds HTTP: the error handler, OpenAPI, and the routes in scopes
+ * by caller. Background work starts once the app is ready.
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import {
@@ -20,7 +21,7 @@ import userRoutes from '../routes/users.ts';
 import webhookRoutes from '../routes/webhooks.ts';
 import { requireServiceToken } from './auth/require-service-token.ts';
 import { UserTokenVerifier } from './auth/user-tokens.ts';
-import type { Config, BackendMode } from './config/config.ts';
+import type { Config } from './config/config.ts';
 import type { SqlClient } from './db/sql-client.ts';
 import { errorHandler, notFoundHandler } from './http/error-handler.ts';
 import { registerClosing } from './http/closing.ts';
@@ -28,13 +29,7 @@ import { acceptEmptyJsonBodies, registerEdge } from './http/edge.ts';
 import { registerOpenApi } from './http/openapi.ts';
 import { loggerOptions, RequestLogs, requestId } from './logging.ts';
 import { Metrics } from './metrics/metrics.ts';
-import { openSyncRuntime } from './open-engine.ts';
-import { JobRunner } from './reconcile/jobs.ts';
-import { Reconciler } from './reconcile/reconciler.ts';
-import { startSchedule, type Schedule } from './reconcile/schedule.ts';
-import type { SyncBackend } from './sync/backend.ts';
-import type { SyncEngine } from './sync/engine.ts';
-import { WebhookDeliveries } from './webhooks/deliveries.ts';
+import { openRuntime, type Runtime } from './runtime.ts';
 import { SignatureVerifier } from './webhooks/signature.ts';
 
 export interface AppDeps {
@@ -46,15 +41,8 @@ export interface AppDeps {
 
 declare module 'fastify' {
   interface FastifyInstance {
-    sync: {
-      engine: SyncEngine;
-      backend: SyncBackend;
-      mode: BackendMode;
-      /** Where the data lives, never with a password: for the start-up banner. */
-      description: string;
-      reconciler: Reconciler;
-      jobs: JobRunner;
-    };
+    /** The service behind the routes (runtime.ts). */
+    sync: Runtime;
   }
 }
 
@@ -89,54 +77,26 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   const metrics = new Metrics();
   metrics.timeRequests(app);
 
-  const runtime = await openSyncRuntime(config, {
+  const runtime = await openRuntime(config, {
     sql: deps.sql,
     logger: app.log,
-    observe: (action, source, count) => metrics.countSyncs(action, source, count),
-  });
-  const reconciler = new Reconciler(
-    runtime.backend,
-    runtime.engine,
-    {
-      batchSize: config.reconcile.batchSize,
-      retentionHours: config.webhooks.retentionHours,
-      onRun: (outcome, report) => {
+    observers: {
+      sync: (action, source, count) => metrics.countSyncs(action, source, count),
+      reconcile: (outcome, report) => {
         metrics.reconcileRuns.inc({ outcome });
         if (report) metrics.missingUsers.set(report.actions.created + report.failed);
       },
+      delivery: (kind, outcome) => metrics.webhookDeliveries.inc({ kind, outcome }),
     },
-    app.log,
-  );
-  const jobs = new JobRunner(
-    runtime.backend,
-    runtime.engine,
-    runtime.jobs,
-    // Only the holder of the jobs lock runs jobs, one at a time: a job it finds `running` that it
-    // did not start was left by a process that died, and is taken up at once.
-    { batchSize: config.reconcile.batchSize, staleSeconds: 0 },
-    app.log,
-  );
-  app.decorate('sync', {
-    engine: runtime.engine,
-    backend: runtime.backend,
-    mode: config.mode,
-    description: runtime.description,
-    reconciler,
-    jobs,
   });
+  app.decorate('sync', runtime);
   app.decorateRequest('caller', null);
   app.decorateRequest('rawBody', undefined);
 
   // Background work starts once the app is ready and stops, finishing a run in progress, before
   // the database closes.
-  let schedule: Schedule | undefined;
-  app.addHook('onReady', async () => {
-    schedule = startSchedule(reconciler, jobs, config.reconcile, app.log);
-  });
-  app.addHook('onClose', async () => {
-    await schedule?.stop();
-    await runtime.close();
-  });
+  app.addHook('onReady', async () => runtime.startBackground());
+  app.addHook('onClose', () => runtime.close());
 
   await registerEdge(app, config.http);
   await registerOpenApi(app, packageJson.version);
@@ -148,14 +108,12 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     await serviceScope.register(syncRoutes);
     await serviceScope.register(userRoutes);
     await serviceScope.register(metricsRoutes, { metrics });
-    await serviceScope.register(reconcileRoutes, { jobs });
+    await serviceScope.register(reconcileRoutes, { jobs: runtime.jobs });
   });
   await app.register(webhookRoutes, {
     tokens: config.serviceTokens ?? [],
     verifier: new SignatureVerifier(config.webhooks.secrets),
-    deliveries: new WebhookDeliveries(runtime.backend, runtime.engine, (kind, outcome) =>
-      metrics.webhookDeliveries.inc({ kind, outcome }),
-    ),
+    deliveries: runtime.deliveries,
     bodyLimit: config.webhooks.bodyLimit,
   });
 

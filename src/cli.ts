@@ -9,13 +9,20 @@
  * `reconcile` queues a reconcile job, as POST /reconcile does, and follows it: a progress bar on a
  * terminal, one plain line per update when piped, and a summary at the end. In embedded mode the
  * data folder is PGlite's, which one process may open at a time: stop the server first.
+ *
+ * The CLI opens the same runtime as the server (runtime.ts) without HTTP and without background
+ * work: `missing` and `sync` never run the periodic reconcile, deferred syncs, or a job another
+ * replica queued; `reconcile` runs the one job it queued.
  */
 import { parseArgs } from 'node:util';
-import { buildApp } from './app.ts';
+import { pino } from 'pino';
 import { ConfigError, loadConfig } from './config/config.ts';
 import { ProblemError } from './errors/problems.ts';
+import { loggerOptions } from './logging.ts';
 import type { JobPhase } from './reconcile/job-store.ts';
 import { JOB_PHASES } from './reconcile/jobs.ts';
+import { openRuntime } from './runtime.ts';
+import { isUuid } from './sync/uuid.ts';
 
 const USAGE = `usage:
   supabase-user-sync missing [--format table|csv|json]
@@ -56,10 +63,9 @@ async function main(argv: string[]): Promise<number> {
     return values.help ? 0 : 2;
   }
 
-  // The CLI runs one command: no periodic reconcile or deferred syncs of its own.
-  const config = loadConfig({ ...process.env, RECONCILE_INTERVAL_SECONDS: '0', DEFERRED_SYNC_INTERVAL_SECONDS: '0', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
-  const app = await buildApp(config);
-  await app.ready();
+  const config = loadConfig({ ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
+  // Logs go to stderr, so stdout holds only the command's output (a CSV or JSON to pipe on).
+  const runtime = await openRuntime(config, { logger: pino(loggerOptions(config.logLevel, false), pino.destination(2)) });
   const actor = { actor: 'cli', source: 'api' } as const;
   try {
     switch (command) {
@@ -67,7 +73,7 @@ async function main(argv: string[]): Promise<number> {
         if (!['table', 'csv', 'json'].includes(values.format)) throw new Error('--format is table, csv or json');
         const users = [];
         for (let cursor: string | null = null; ; ) {
-          const page = await app.sync.engine.listMissing(cursor, 1000);
+          const page = await runtime.engine.listMissing(cursor, 1000);
           users.push(...page.items);
           if (page.nextCursor === null) break;
           cursor = page.nextCursor;
@@ -86,10 +92,10 @@ async function main(argv: string[]): Promise<number> {
       }
       case 'sync': {
         const [userId] = rest;
-        if (userId === undefined || !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(userId)) {
+        if (userId === undefined || !isUuid(userId)) {
           throw new Error('sync needs a user id (UUID)');
         }
-        const result = await app.sync.engine.sync(userId.toLowerCase(), actor, { dryRun: values['dry-run'] });
+        const result = await runtime.engine.sync(userId.toLowerCase(), actor, { dryRun: values['dry-run'] });
         out(JSON.stringify(result, null, 2));
         return 0;
       }
@@ -98,11 +104,11 @@ async function main(argv: string[]): Promise<number> {
         const unknown = include.find((step) => !JOB_PHASES.includes(step));
         if (unknown !== undefined) throw new Error(`--include takes ${JOB_PHASES.join(', ')}; not "${unknown}"`);
         const tty = process.stdout.isTTY === true;
-        const jobId = await app.sync.jobs.enqueue({ dryRun: values['dry-run'], include }, 'cli');
+        const jobId = await runtime.jobs.enqueue({ dryRun: values['dry-run'], include }, 'cli');
         out(`reconcile job ${jobId}${values['dry-run'] ? ' (dry run: nothing is written)' : ''}`);
         let last = '';
         for (;;) {
-          const job = await app.sync.jobs.get(jobId);
+          const job = await runtime.jobs.get(jobId);
           if (job === null) throw new Error(`the job ${jobId} vanished`);
           const line = progressLine(job.done, job.total, tty);
           if (line !== last) {
@@ -125,7 +131,7 @@ async function main(argv: string[]): Promise<number> {
         return 2;
     }
   } finally {
-    await app.close();
+    await runtime.close();
   }
 }
 

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { advisoryLockKey, type SqlBackend } from '../src/db/sql-backend.ts';
+import { advisoryLockKey } from '../src/db/sql-service-state.ts';
 import { startApp, useTestApp, type TestApp } from './helpers/app.ts';
 import { createTestDatabase, onPostgres, type TestDatabase } from './helpers/database.ts';
 import { count, insertAuthUser, profileOf } from './helpers/users.ts';
@@ -83,12 +83,11 @@ describe('reconcile batches', () => {
       user_metadata: { name: 'Ada Lovelace', avatar_url: 'https://example.com/ada.png', organization_id: randomUUID() },
       app_metadata: { role: 'admin' },
     });
-    const { engine, reconciler } = ctx.t.app.sync;
-    const backend = ctx.t.app.sync.backend as SqlBackend;
+    const { engine, reconciler, profiles } = ctx.t.app.sync;
     await engine.sync(single, { actor: 'test', source: 'api' });
 
-    const pages = vi.spyOn(backend, 'syncUserPage');
-    const reads = vi.spyOn(backend, 'missingAuthUsers');
+    const pages = vi.spyOn(profiles, 'syncPage');
+    const reads = vi.spyOn(profiles, 'missingAuthUsers');
     try {
       expect(await reconciler.runOnce()).toMatchObject({ actions: { created: 250, updated: 0, unchanged: 0 }, failed: 0 });
       // 100, 100, 50: the last page knows it is the last, so no empty page follows.
@@ -129,7 +128,7 @@ describe('two reconcile loops', () => {
 
   it('never run at the same time: while one holds the lock, the other skips', async () => {
     const [a, b] = replicas.map((replica) => replica.app.sync);
-    const held = await a!.backend.exclusively('reconcile', async () => {
+    const held = await a!.state.exclusively('reconcile', async () => {
       expect(await b!.reconciler.runOnce()).toBeNull();
       expect(await a!.reconciler.runOnce()).toBeNull();
       return 'held';

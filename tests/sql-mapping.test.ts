@@ -9,7 +9,9 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '../src/db/migrate.ts';
 import { readProfileTable } from '../src/db/profile-table.ts';
-import { SqlBackend } from '../src/db/sql-backend.ts';
+import { SqlProfileStore } from '../src/db/sql-profile-store.ts';
+import { SqlServiceState } from '../src/db/sql-service-state.ts';
+import { profileRules } from '../src/sync/profile-rules.ts';
 import { ProblemError } from '../src/errors/problems.ts';
 import { mapUser, resolveFieldMap, type FieldMapping } from '../src/sync/field-map.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
@@ -54,7 +56,7 @@ const FIELD_MAP = {
 const context = { actor: 'test', source: 'api' as const };
 
 let db: TestDatabase;
-let backend: SqlBackend;
+let backend: SqlProfileStore;
 let mapping: FieldMapping;
 
 beforeAll(async () => {
@@ -62,7 +64,7 @@ beforeAll(async () => {
   await migrate(db.sql);
   const table = await readProfileTable(db.sql, 'public.mapped');
   mapping = resolveFieldMap(FIELD_MAP, table);
-  backend = SqlBackend.create(db.sql, table, mapping, 'delete');
+  backend = SqlProfileStore.create(db.sql, table, mapping, profileRules(table, mapping, 'delete'));
 });
 
 afterAll(async () => {
@@ -110,13 +112,13 @@ const refused = (error: unknown): Written => {
 /** The row the JavaScript path would write (mapUser, then the database's casts), writing nothing. */
 async function viaMapUser(id: string): Promise<{ values: Record<string, unknown>; written: Written }> {
   const values = mapUser((await backend.getAuthUser(id))!, mapping);
-  const written = await backend.previewProfile(id, values).then((preview) => ({ ok: true as const, row: preview.expected }), refused);
+  const written = await backend.previewProfiles([{ userId: id, values }]).then(([preview]) => ({ ok: true as const, row: preview!.expected }), refused);
   return { values, written };
 }
 
 /** What the one-statement sync writes. */
 async function viaSql(id: string): Promise<Written> {
-  return backend.syncLiveUser(id, context).then((outcome) => ({ ok: true as const, row: outcome!.after! }), refused);
+  return backend.syncUsers([id], context).then(([outcome]) => ({ ok: true as const, row: outcome!.after! }), refused);
 }
 
 const TEXT_COLUMNS = new Set(['email', 'full_name', 'nick', 'plan', 'everything', 'seen', 'guest']);
@@ -230,45 +232,63 @@ describe('the one-statement sync maps users as mapUser does', () => {
   it('leaves absent and deleted users out, writing nothing for them', async () => {
     const deleted = await insertAuthUser(db.sql, { deleted_at: new Date().toISOString() });
     const live = await insertAuthUser(db.sql, { user_metadata: { name: 'Live' } });
-    expect(await backend.syncLiveUser(deleted, context)).toBeNull();
-    expect(await backend.syncLiveUser('00000000-0000-4000-8000-000000000000', context)).toBeNull();
-    expect(await backend.syncLiveUser(live, context)).toMatchObject({ userId: live, action: 'created' });
+    expect(await backend.syncUsers([deleted], context)).toEqual([null]);
+    expect(await backend.syncUsers(['00000000-0000-4000-8000-000000000000'], context)).toEqual([null]);
+    expect(await backend.syncUsers([live], context)).toMatchObject([{ userId: live, action: 'created' }]);
     expect(await count(db.sql, 'SELECT 1 FROM public.mapped WHERE id = $1', [deleted])).toBe(0);
+  });
+
+  it('syncs a batch in one write: one answer per id, in order, repeats answered alike', async () => {
+    const deleted = await insertAuthUser(db.sql, { deleted_at: new Date().toISOString() });
+    const [a, b] = [await insertAuthUser(db.sql, { user_metadata: { name: 'A' } }), await insertAuthUser(db.sql, { user_metadata: { name: 'B' } })];
+    await backend.syncUsers([b], context);
+    await db.sql.query(`UPDATE auth.users SET raw_user_meta_data = '{"name": "B2"}' WHERE id = $1`, [b]);
+    const outcomes = await backend.syncUsers([a, deleted, b.toUpperCase(), a], context);
+    expect(outcomes.map((outcome) => outcome?.action ?? null)).toEqual(['created', null, 'updated', 'created']);
+    expect(outcomes[2]).toMatchObject({ changedFields: ['full_name'], after: { full_name: 'B2' } });
+    // One row and one audit entry per user, however often it was named.
+    expect(await count(db.sql, `SELECT 1 FROM user_sync.audit_log WHERE user_id = $1`, [a])).toBe(1);
+    expect(await count(db.sql, `SELECT 1 FROM user_sync.audit_log WHERE user_id = $1`, [b])).toBe(2);
   });
 });
 
 describe('a webhook delivery recorded in the statement of its sync', () => {
   const deliveries = (id: string) => count(db.sql, 'SELECT 1 FROM user_sync.webhook_deliveries WHERE id = $1', [id]);
   const webhook = { actor: 'webhook', source: 'webhook' as const };
+  /** The delivery's guarded sync of its user, as the webhook path runs it; its one outcome. */
+  const syncOnce = async (delivery: { id: string; kind: string; userId: string }) => {
+    const done = await new SqlServiceState(db.sql, backend).once(delivery, (profiles) => profiles.syncUsers([delivery.userId], webhook));
+    return done === 'duplicate' ? done : done[0];
+  };
 
   it('is recorded with the sync; again, it is a duplicate and writes nothing', async () => {
     const userId = await insertAuthUser(db.sql, { user_metadata: { name: 'First' } });
-    const first = await backend.syncLiveUserOnce({ id: 'd-1', kind: 'database', userId }, webhook);
+    const first = await syncOnce({ id: 'd-1', kind: 'database', userId });
     expect(first).toMatchObject({ action: 'created', after: { full_name: 'First' } });
     await db.sql.query(`UPDATE auth.users SET raw_user_meta_data = '{"name": "Second"}' WHERE id = $1`, [userId]);
-    expect(await backend.syncLiveUserOnce({ id: 'd-1', kind: 'database', userId }, webhook)).toBe('duplicate');
+    expect(await syncOnce({ id: 'd-1', kind: 'database', userId })).toBe('duplicate');
     expect((await backend.getProfile(userId))!.full_name).toBe('First');
     expect(await deliveries('d-1')).toBe(1);
   });
 
   it('is not recorded when the table refuses the row, so a resend after the fix applies it', async () => {
     const userId = await insertAuthUser(db.sql, { user_metadata: { score: 'not a number' } });
-    await expect(backend.syncLiveUserOnce({ id: 'd-2', kind: 'database', userId }, webhook)).rejects.toMatchObject({
+    await expect(syncOnce({ id: 'd-2', kind: 'database', userId })).rejects.toMatchObject({
       code: 'profile_rejected',
     });
     expect(await deliveries('d-2')).toBe(0);
     await db.sql.query(`UPDATE auth.users SET raw_user_meta_data = '{"score": 7}' WHERE id = $1`, [userId]);
-    expect(await backend.syncLiveUserOnce({ id: 'd-2', kind: 'database', userId }, webhook)).toMatchObject({ action: 'created' });
+    expect(await syncOnce({ id: 'd-2', kind: 'database', userId })).toMatchObject({ action: 'created' });
     expect(await deliveries('d-2')).toBe(1);
   });
 
-  it('is not recorded for an absent or deleted user (the caller takes the delete-policy path)', async () => {
+  it('is not recorded by the sync of an absent or deleted user (the delete policy\'s write records it)', async () => {
     const deleted = await insertAuthUser(db.sql, { deleted_at: new Date().toISOString() });
     for (const [id, userId] of [
       ['d-3', deleted],
       ['d-4', '00000000-0000-4000-8000-000000000001'],
     ] as const) {
-      expect(await backend.syncLiveUserOnce({ id, kind: 'database', userId }, webhook)).toBe('not_live');
+      expect(await syncOnce({ id, kind: 'database', userId })).toBeNull();
       expect(await deliveries(id)).toBe(0);
     }
   });

@@ -9,7 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { migrate } from '../../src/db/migrate.ts';
 import { createPgliteClient } from '../../src/db/pglite-client.ts';
-import { AUTH_USER_SELECT, buildProfileStatements } from '../../src/db/profile-statements.ts';
+import { buildProfileStatements } from '../../src/db/profile-statements.ts';
+import { profileRules } from '../../src/sync/profile-rules.ts';
 import { readProfileTable } from '../../src/db/profile-table.ts';
 import { DEMO, demoUserId, seedDemoData } from '../../src/embedded/demo-seed.ts';
 import { authSchemaSql, demoProfileTableSql, supabaseRolesSql } from '../../src/embedded/supabase-schema.ts';
@@ -38,8 +39,7 @@ async function directPglite(folder: string) {
   await migrate(sql);
   const table = await readProfileTable(sql, 'public.users');
   const mapping = resolveFieldMap(undefined, table);
-  const { upsert, tracked } = buildProfileStatements(table, mapping, 'delete');
-  const readUser = `SELECT to_jsonb(x) AS user FROM auth.users u CROSS JOIN LATERAL (SELECT ${AUTH_USER_SELECT}) x WHERE u.id = $1`;
+  const { upsert, tracked, authUser: readUser } = buildProfileStatements(table, mapping, profileRules(table, mapping, 'delete'));
   const { pglite } = sql;
   const syncOne = async (userId: string) => {
     const { rows } = await pglite.query<{ user: Record<string, unknown> }>(readUser, [userId]);

@@ -8,6 +8,7 @@
  */
 import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type CryptoKey, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { ProblemError } from '../errors/problems.ts';
+import { isUuid } from '../sync/uuid.ts';
 
 export interface UserClaims {
   userId: string;
@@ -22,7 +23,6 @@ export interface UserTokenOptions {
 
 const AUDIENCE = 'authenticated';
 const ASYMMETRIC = ['ES256', 'RS256'];
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const invalid = (detail: string) => new ProblemError('invalid_token', detail);
 
@@ -84,7 +84,7 @@ export class UserTokenVerifier {
       if (error instanceof errors.JOSEError) throw invalid('The token\'s signature does not verify with the project\'s keys.');
       throw error;
     }
-    if (typeof payload.sub !== 'string' || !UUID.test(payload.sub)) throw invalid('The token names no user (sub).');
+    if (typeof payload.sub !== 'string' || !isUuid(payload.sub)) throw invalid('The token names no user (sub).');
     return { userId: payload.sub.toLowerCase(), isAnonymous: payload.is_anonymous === true };
   }
 }

@@ -1,4 +1,7 @@
-/** Reconcile jobs in `user_sync.reconcile_jobs`, shared by every replica. */
+/**
+ * Reconcile jobs in `user_sync.reconcile_jobs`, shared by every replica. Its `heartbeat_at`
+ * column is no longer written: the jobs lock, not a heartbeat, tells an abandoned job (jobs.ts).
+ */
 import type { JobPhase, JobProgress, JobRecord, JobStore } from '../reconcile/job-store.ts';
 import type { Queryable } from './sql-client.ts';
 
@@ -60,19 +63,17 @@ export class SqlJobStore implements JobStore {
     return row ? toRecord(row) : null;
   }
 
-  async claimNext(staleSeconds: number): Promise<JobRecord | null> {
+  async claimNext(): Promise<JobRecord | null> {
     const [row] = await this.#db.query<JobRow>(
       `UPDATE user_sync.reconcile_jobs j
-          SET status = 'running', started_at = COALESCE(j.started_at, now()), heartbeat_at = now()
+          SET status = 'running', started_at = COALESCE(j.started_at, now())
         WHERE j.id = (
           SELECT id FROM user_sync.reconcile_jobs
-           WHERE status = 'queued'
-              OR (status = 'running' AND heartbeat_at < now() - make_interval(secs => $1))
+           WHERE status IN ('queued', 'running')
            ORDER BY created_at
            LIMIT 1
              FOR UPDATE SKIP LOCKED)
        RETURNING to_jsonb(j) AS job`,
-      [staleSeconds],
     );
     return row ? toRecord(row) : null;
   }
@@ -80,7 +81,7 @@ export class SqlJobStore implements JobStore {
   async save(id: string, progress: JobProgress): Promise<void> {
     await this.#db.query(
       `UPDATE user_sync.reconcile_jobs
-          SET done = $2, total = $3, counts = $4, errors = $5, phase = $6, cursor = $7, heartbeat_at = now()
+          SET done = $2, total = $3, counts = $4, errors = $5, phase = $6, cursor = $7
         WHERE id = $1`,
       [id, progress.done, progress.total, JSON.stringify(progress.counts), JSON.stringify(progress.errors), progress.phase, progress.cursor],
     );
@@ -88,7 +89,7 @@ export class SqlJobStore implements JobStore {
 
   async finish(id: string, status: 'succeeded' | 'failed', failure?: string): Promise<void> {
     await this.#db.query(
-      `UPDATE user_sync.reconcile_jobs SET status = $2, finished_at = now(), heartbeat_at = now(), failure = $3 WHERE id = $1`,
+      `UPDATE user_sync.reconcile_jobs SET status = $2, finished_at = now(), failure = $3 WHERE id = $1`,
       [id, status, failure ?? null],
     );
   }

@@ -7,7 +7,8 @@ import { problemCatalogue } from '../errors/problems.ts';
 
 /**
  * Any 8-4-4-4-12 hex id, as PostgreSQL's uuid type accepts: Supabase issues v4 ids, but ids made
- * by other tools (or `md5(...)::uuid`) need not carry an RFC 9562 version.
+ * by other tools (or `md5(...)::uuid`) need not carry an RFC 9562 version. zod's guid check, the
+ * same pattern `isUuid` (sync/uuid.ts) tests outside the routes.
  */
 export const UserId = z
   .guid({ error: 'expected a UUID such as 3f1c0e5e-8d3a-4b7e-9a51-2c9d7e4b6a10' })

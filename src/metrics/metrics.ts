@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { SyncSource } from '../sync/backend.ts';
+import type { SyncSource } from '../sync/profile-store.ts';
 
 export class Metrics {
   readonly registry = new Registry();

@@ -44,9 +44,13 @@ export interface JobRecord extends JobProgress {
 export interface JobStore {
   create(job: { id: string; dryRun: boolean; include: JobPhase[]; requestedBy: string }): Promise<void>;
   get(id: string): Promise<JobRecord | null>;
-  /** Takes the oldest queued job, or one left running with no heartbeat for `staleSeconds`. */
-  claimNext(staleSeconds: number): Promise<JobRecord | null>;
-  /** Saves progress and beats the heartbeat. */
+  /**
+   * Takes the oldest job that is queued or left `running`. Called only under the jobs lock
+   * (jobs.ts), whose holder runs one job at a time, so a `running` job it finds was left by a
+   * process that died (or stopped between batches) and is resumed.
+   */
+  claimNext(): Promise<JobRecord | null>;
+  /** Saves progress. */
   save(id: string, progress: JobProgress): Promise<void>;
   finish(id: string, status: 'succeeded' | 'failed', failure?: string): Promise<void>;
 }

@@ -2,14 +2,16 @@
  * Reconcile jobs for admins (`POST /reconcile`): the same repairs as the periodic reconcile, on
  * demand, chosen by step (missing users, stale profiles, orphaned profiles), with a dry run, and
  * progress that can be watched. A job runs in batches; after each, its phase, cursor, counts and
- * first errors are saved and its heartbeat beaten. One job runs at a time across replicas; a job
- * left running by a process that died is taken up again, where it stopped, once its heartbeat is
- * stale. Every batch is one statement, so a kill never leaves a profile half-written.
+ * first errors are saved. Jobs run only under the cross-replica `reconcile-jobs` lock, one at a
+ * time, so a job found `running` by the lock's holder was left by a process that died (its lock
+ * went with its connection) and is taken up again at once, where it stopped. Every batch is one
+ * statement, so a kill never leaves a profile half-written.
  */
 import { randomUUID } from 'node:crypto';
 import type { Log } from '../logging.ts';
-import type { SyncBackend, WriteContext } from '../sync/backend.ts';
 import type { SyncEngine } from '../sync/engine.ts';
+import type { ProfileStore, WriteContext } from '../sync/profile-store.ts';
+import type { ServiceState } from '../sync/service-state.ts';
 import { runStep } from './batch.ts';
 import { prefetchedPages } from './pages.ts';
 import { emptyCounts, type JobPhase, type JobProgress, type JobRecord, type JobStore } from './job-store.ts';
@@ -21,15 +23,14 @@ const MAX_ERRORS = 20;
 
 export interface JobRunnerOptions {
   batchSize: number;
-  /** Seconds without a heartbeat after which a running job is taken to be abandoned. */
-  staleSeconds: number;
 }
 
 /** Thrown between batches when the service shuts down: the job stays `running`, to be resumed. */
 class Stopping extends Error {}
 
 export class JobRunner {
-  readonly #backend: SyncBackend;
+  readonly #profiles: ProfileStore;
+  readonly #state: ServiceState;
   readonly #engine: SyncEngine;
   readonly #store: JobStore;
   readonly #options: JobRunnerOptions;
@@ -37,10 +38,11 @@ export class JobRunner {
   #draining: Promise<void> | undefined;
   #stopping = false;
 
-  constructor(backend: SyncBackend, engine: SyncEngine, store: JobStore, options: JobRunnerOptions, log: Log) {
-    this.#backend = backend;
+  constructor(profiles: ProfileStore, state: ServiceState, engine: SyncEngine, options: JobRunnerOptions, log: Log) {
+    this.#profiles = profiles;
+    this.#state = state;
     this.#engine = engine;
-    this.#store = store;
+    this.#store = state.jobs;
     this.#options = options;
     this.#log = log;
   }
@@ -70,10 +72,10 @@ export class JobRunner {
   /** Runs queued (or abandoned) jobs until none is left; resolves when this drain is done. */
   drain(): Promise<void> {
     if (this.#stopping) return Promise.resolve();
-    this.#draining ??= this.#backend
+    this.#draining ??= this.#state
       .exclusively('reconcile-jobs', async () => {
         while (!this.#stopping) {
-          const job = await this.#store.claimNext(this.#options.staleSeconds);
+          const job = await this.#store.claimNext();
           if (job === null) return;
           await this.#run(job);
         }
@@ -129,20 +131,20 @@ export class JobRunner {
 
   /** What the job's steps have before them; null where the back end cannot count cheaply. */
   async #countTotal(job: JobRecord): Promise<number | null> {
-    const totals = await this.#backend.reconcileTotals();
+    const totals = await this.#profiles.reconcileTotals();
     if (totals === null) return null;
     return (
       (job.include.includes('missing') ? totals.missing : 0) +
       (job.include.includes('stale') ? totals.withProfile : 0) +
-      (job.include.includes('orphaned') && this.#engine.deletePolicy !== 'keep' ? totals.orphaned : 0)
+      (job.include.includes('orphaned') && this.#engine.rules.retire !== 'keep' ? totals.orphaned : 0)
     );
   }
 
   async #runPhase(job: JobRecord, phase: JobPhase, progress: JobProgress, context: WriteContext): Promise<void> {
-    if (phase === 'orphaned' && this.#engine.deletePolicy === 'keep') return;
+    if (phase === 'orphaned' && this.#engine.rules.retire === 'keep') return;
     const limit = this.#options.batchSize;
     if (phase === 'orphaned') {
-      const pages = prefetchedPages((cursor) => this.#backend.orphanedProfileIds({ cursor, limit }), progress.cursor);
+      const pages = prefetchedPages((cursor) => this.#profiles.orphanedProfileIds({ cursor, limit }), progress.cursor);
       for await (const { items, nextCursor } of pages) {
         if (job.dryRun) progress.counts.deleted += items.length;
         else for (const outcome of await this.#engine.retireProfiles(items, context)) if (outcome.written) progress.counts.deleted++;
@@ -150,7 +152,7 @@ export class JobRunner {
       }
       return;
     }
-    await runStep(this.#backend, this.#engine, {
+    await runStep(this.#profiles, this.#engine, {
       step: phase === 'missing' ? 'missing' : 'profiled',
       cursor: progress.cursor,
       limit,

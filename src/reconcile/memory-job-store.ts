@@ -2,7 +2,7 @@
 import { emptyCounts, type JobPhase, type JobProgress, type JobRecord, type JobStore } from './job-store.ts';
 
 export class MemoryJobStore implements JobStore {
-  readonly #jobs = new Map<string, JobRecord & { heartbeat: number }>();
+  readonly #jobs = new Map<string, JobRecord>();
 
   async create({ id, dryRun, include, requestedBy }: { id: string; dryRun: boolean; include: JobPhase[]; requestedBy: string }) {
     this.#jobs.set(id, {
@@ -21,7 +21,6 @@ export class MemoryJobStore implements JobStore {
       phase: null,
       cursor: null,
       failure: null,
-      heartbeat: Date.now(),
     });
   }
 
@@ -30,25 +29,23 @@ export class MemoryJobStore implements JobStore {
     return job ? structuredClone(job) : null;
   }
 
-  async claimNext(staleSeconds: number): Promise<JobRecord | null> {
-    const stale = Date.now() - staleSeconds * 1000;
+  async claimNext(): Promise<JobRecord | null> {
     const job = [...this.#jobs.values()]
-      .filter((candidate) => candidate.status === 'queued' || (candidate.status === 'running' && candidate.heartbeat < stale))
+      .filter((candidate) => candidate.status === 'queued' || candidate.status === 'running')
       .sort((a, b) => a.createdAt.localeCompare(b.createdAt))[0];
     if (!job) return null;
     job.status = 'running';
     job.startedAt ??= new Date().toISOString();
-    job.heartbeat = Date.now();
     return structuredClone(job);
   }
 
   async save(id: string, progress: JobProgress): Promise<void> {
     const job = this.#jobs.get(id);
-    if (job) Object.assign(job, structuredClone(progress), { heartbeat: Date.now() });
+    if (job) Object.assign(job, structuredClone(progress));
   }
 
   async finish(id: string, status: 'succeeded' | 'failed', failure?: string): Promise<void> {
     const job = this.#jobs.get(id);
-    if (job) Object.assign(job, { status, failure: failure ?? null, finishedAt: new Date().toISOString(), heartbeat: Date.now() });
+    if (job) Object.assign(job, { status, failure: failure ?? null, finishedAt: new Date().toISOString() });
   }
 }

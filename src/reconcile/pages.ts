@@ -6,7 +6,7 @@
  * wall time (on PGlite they simply queue, as before). A page that starts after the current one's
  * last id cannot see the current batch's writes, so reading it early changes nothing it returns.
  */
-import type { Paged } from '../sync/backend.ts';
+import type { Paged } from '../sync/profile-store.ts';
 
 export async function* prefetchedPages<T>(
   read: (cursor: string | null) => Promise<Paged<T>>,

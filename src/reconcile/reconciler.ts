@@ -13,8 +13,9 @@
 import type { Log } from '../logging.ts';
 import { isRowRefusal, runStep } from './batch.ts';
 import { prefetchedPages } from './pages.ts';
-import type { SyncBackend, WriteContext } from '../sync/backend.ts';
 import type { SyncAction, SyncEngine } from '../sync/engine.ts';
+import type { ProfileStore, WriteContext } from '../sync/profile-store.ts';
+import type { ServiceState } from '../sync/service-state.ts';
 
 export interface ReconcileReport {
   startedAt: string;
@@ -38,13 +39,15 @@ export interface ReconcilerOptions {
 const RECONCILE: WriteContext = { actor: 'reconciler', source: 'reconcile' };
 
 export class Reconciler {
-  readonly #backend: SyncBackend;
+  readonly #profiles: ProfileStore;
+  readonly #state: ServiceState;
   readonly #engine: SyncEngine;
   readonly #options: ReconcilerOptions;
   readonly #log: Log;
 
-  constructor(backend: SyncBackend, engine: SyncEngine, options: ReconcilerOptions, log: Log) {
-    this.#backend = backend;
+  constructor(profiles: ProfileStore, state: ServiceState, engine: SyncEngine, options: ReconcilerOptions, log: Log) {
+    this.#profiles = profiles;
+    this.#state = state;
     this.#engine = engine;
     this.#options = options;
     this.#log = log;
@@ -54,7 +57,7 @@ export class Reconciler {
   async runOnce(): Promise<ReconcileReport | null> {
     let run;
     try {
-      run = await this.#backend.exclusively('reconcile', () => this.#pass());
+      run = await this.#state.exclusively('reconcile', () => this.#pass());
     } catch (error) {
       this.#options.onRun?.('failed');
       throw error;
@@ -70,23 +73,20 @@ export class Reconciler {
   }
 
   /**
-   * Completes deferred syncs whose user now exists, each in its own transaction: the row is
-   * taken (and locked against other replicas) and the user synced together, or neither.
+   * Completes deferred syncs whose user now exists, each on its own: the note is taken (and
+   * locked against other replicas) and the user synced together, or neither (service-state.ts).
    */
   async completeDeferred(): Promise<number> {
     let done = 0;
     for (; done < this.#options.batchSize; done++) {
-      const took = await this.#backend.transaction(async (tx) => {
-        const [userId] = await tx.takeReadyDeferredSyncs(1);
-        if (userId === undefined) return false;
+      const took = await this.#state.takeDeferred(async (userId, profiles) => {
         try {
-          await this.#engine.with(tx).sync(userId, RECONCILE);
+          await this.#engine.with(profiles).sync(userId, RECONCILE);
         } catch (error) {
           if (!isRowRefusal(error)) throw error;
           // Left to the missing-users step, which reports it with the other refusals.
           this.#log.warn({ userId, code: error.code, detail: error.message }, 'deferred sync refused by the profile table');
         }
-        return true;
       });
       if (!took) break;
     }
@@ -95,7 +95,7 @@ export class Reconciler {
 
   /** Forgets delivery ids and unfulfilled deferred syncs past the retention window. */
   prune(): Promise<{ deliveries: number; deferred: number }> {
-    return this.#backend.pruneState(this.#options.retentionHours);
+    return this.#state.prune(this.#options.retentionHours);
   }
 
   async #pass(): Promise<ReconcileReport> {
@@ -109,14 +109,14 @@ export class Reconciler {
       pruned: { deliveries: 0, deferred: 0 },
     };
     await this.#syncMissing(report);
-    if (this.#engine.deletePolicy !== 'keep') await this.#retireOrphans(report);
+    if (this.#engine.rules.retire !== 'keep') await this.#retireOrphans(report);
     report.pruned = await this.prune();
     report.durationMs = Date.now() - started;
     return report;
   }
 
   async #syncMissing(report: ReconcileReport): Promise<void> {
-    await runStep(this.#backend, this.#engine, {
+    await runStep(this.#profiles, this.#engine, {
       step: 'missing',
       cursor: null,
       limit: this.#options.batchSize,
@@ -136,7 +136,7 @@ export class Reconciler {
 
   async #retireOrphans(report: ReconcileReport): Promise<void> {
     const { batchSize } = this.#options;
-    const pages = prefetchedPages((cursor) => this.#backend.orphanedProfileIds({ cursor, limit: batchSize }), null);
+    const pages = prefetchedPages((cursor) => this.#profiles.orphanedProfileIds({ cursor, limit: batchSize }), null);
     for await (const page of pages) {
       for (const outcome of await this.#engine.retireProfiles(page.items, RECONCILE)) {
         if (outcome.written) report.actions.deleted++;

@@ -3,17 +3,18 @@
  * and parses, then hands the delivery here.
  *
  * - A Database Webhook on auth.users, or an after-user-created hook: the user is synced from
- *   auth.users as it is now (notify, then read the truth), and the delivery's id is recorded in
- *   the same statement (for a live user on SQL back ends) or transaction, so a repeat, to any
- *   replica, changes nothing.
+ *   auth.users as it is now (notify, then read the truth), and the delivery's id is recorded with
+ *   that write, never before it (service-state.ts), so a repeat changes nothing and a resend of a
+ *   delivery whose sync failed is synced.
  * - A before-user-created hook: the user is not stored yet, so a deferred sync is noted, to be
  *   completed as soon as the user exists. Supabase Auth fails the signup on any answer but a 200,
  *   so this never fails: if even the note cannot be written, the reconcile finds the user later.
+ * @see docs/supabase-webhooks-and-hooks.md
  */
 import { ProblemError } from '../errors/problems.ts';
 import type { Log } from '../logging.ts';
-import type { SyncBackend } from '../sync/backend.ts';
 import type { SyncEngine } from '../sync/engine.ts';
+import type { ServiceState } from '../sync/service-state.ts';
 import { databaseWebhookUserId, type DatabaseWebhook, type WebhookReceipt } from './payloads.ts';
 
 export type Delivery =
@@ -24,12 +25,12 @@ export type Delivery =
 const DEFER_BUDGET_MS = 1_500;
 
 export class WebhookDeliveries {
-  readonly #backend: SyncBackend;
+  readonly #state: ServiceState;
   readonly #engine: SyncEngine;
   readonly #observe: (kind: string, outcome: string) => void;
 
-  constructor(backend: SyncBackend, engine: SyncEngine, observe: (kind: string, outcome: string) => void = () => undefined) {
-    this.#backend = backend;
+  constructor(state: ServiceState, engine: SyncEngine, observe: (kind: string, outcome: string) => void = () => undefined) {
+    this.#state = state;
     this.#engine = engine;
     this.#observe = observe;
   }
@@ -84,15 +85,9 @@ export class WebhookDeliveries {
 
   async #syncOnce(deliveryId: string, kind: string, userId: string, actor: string): Promise<WebhookReceipt> {
     const base = { received: true as const, deliveryId, userId };
-    // The common case, a live user, in one statement (no transaction needed).
-    const done = await this.#engine.syncDelivery({ id: deliveryId, kind, userId }, { actor, source: 'webhook' });
-    if (done === 'duplicate') return { ...base, outcome: 'duplicate' };
-    if (done !== undefined) return { ...base, outcome: 'synced', action: done.action };
-    // An absent or deleted user (the delete policy applies), or a back end without that path.
-    return this.#backend.transaction(async (tx) => {
-      if (!(await tx.claimDelivery({ id: deliveryId, kind, userId }))) return { ...base, outcome: 'duplicate' as const };
+    const handled = await this.#state.once({ id: deliveryId, kind, userId }, async (profiles) => {
       try {
-        const result = await this.#engine.with(tx).sync(userId, { actor, source: 'webhook' });
+        const result = await this.#engine.with(profiles).sync(userId, { actor, source: 'webhook' });
         return { ...base, outcome: 'synced' as const, action: result.action };
       } catch (error) {
         // The event named a user that exists nowhere now (created, then deleted before we
@@ -101,13 +96,14 @@ export class WebhookDeliveries {
         throw error;
       }
     });
+    return handled === 'duplicate' ? { ...base, outcome: 'duplicate' } : handled;
   }
 
   async #defer(userId: string, log: Log): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
-        this.#backend.deferSync(userId),
+        this.#state.deferSync(userId),
         new Promise((_, reject) => {
           timer = setTimeout(() => reject(new Error(`no answer in ${DEFER_BUDGET_MS} ms`)), DEFER_BUDGET_MS);
         }),

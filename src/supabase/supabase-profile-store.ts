@@ -2,51 +2,53 @@
  * The Supabase API back end, for deployments with a project URL and a secret key but no database
  * connection: auth users through supabase-js's `auth.admin`, the profile table through PostgREST.
  * The engine, the routes, the webhooks and the reconcile do not change.
+ * @see docs/supabase-admin-api.md
  *
  * What HTTP cannot do that SQL can, and what is done instead:
  * - No statement compares and writes at once: current rows are read, compared here
  *   (values.ts), and only differing rows are upserted (`on_conflict=id`, merge).
  * - No transactions: each sync is a read and at most one write; a concurrent sync of the same
  *   user writes the same values (notify, then read the truth), so the result is the same.
- * - No `user_sync` schema: audit entries go to the log (`msg: "audit"`), and delivery ids,
- *   deferred syncs and the reconcile lock live in this process (memory-state.ts).
+ * - No `user_sync` schema: audit entries go to the log (`msg: "audit"`), and the service's own
+ *   state lives in this process (memory-service-state.ts).
  * - The admin API pages users by offset, newest first: listings count pages themselves (never
  *   supabase-js's `nextPage`, misread from page 10 on) and stop on a short page.
  */
 import type { SupabaseClient } from '@supabase/supabase-js';
-import type { DeletePolicy } from '../config/config.ts';
 import { profileWriteProblem } from '../db/errors.ts';
 import type { ProfileTable } from '../db/profile-table.ts';
 import { ProblemError } from '../errors/problems.ts';
 import type { Log } from '../logging.ts';
 import { normalizeAuthUser, type AuthUser } from '../sync/auth-user.ts';
+import { mapUser, type FieldMapping } from '../sync/field-map.ts';
+import type { ProfileRules, TrackedColumn } from '../sync/profile-rules.ts';
 import type {
-  DeliveryRecord,
   MissingUser,
   Page,
+  PageSync,
   Paged,
   PreviewOutcome,
   ProfileRow,
+  ProfileStore,
   ProfileValues,
   RetireOutcome,
-  SyncBackend,
   UpsertOutcome,
+  UserStep,
   WriteContext,
-} from '../sync/backend.ts';
-import type { FieldMapping } from '../sync/field-map.ts';
+} from '../sync/profile-store.ts';
+import { isUuid } from '../sync/uuid.ts';
 import { BloomFilter } from './bloom-filter.ts';
-import { MemoryState } from './memory-state.ts';
 import { isRetryableStatus, keyRefused, RetryableError, withRetries, type RetryOptions } from './retry.ts';
 import { sameValue, toRestValue } from './values.ts';
 
 /** The admin API's largest page: fewer, larger calls. */
 export const AUTH_PAGE_SIZE = 1000;
 
-export interface SupabaseBackendOptions {
+export interface SupabaseProfileStoreOptions {
   client: SupabaseClient;
   table: ProfileTable;
   mapping: FieldMapping;
-  policy: DeletePolicy;
+  rules: ProfileRules;
   log: Log;
   /**
    * Ids per profile lookup (`id=in.(…)` in the URL). Supabase's gateway answers "URI too long"
@@ -74,36 +76,31 @@ class UriTooLong extends Error {}
 const chunks = <T>(items: readonly T[], size: number): T[][] =>
   Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, (i + 1) * size));
 
-export class SupabaseBackend implements SyncBackend {
+export class SupabaseProfileStore implements ProfileStore {
   readonly #client: SupabaseClient;
   readonly #schema: string;
   readonly #relation: string;
-  readonly #policy: DeletePolicy;
+  readonly #mapping: FieldMapping;
+  readonly #rules: ProfileRules;
+  readonly #tracked: readonly TrackedColumn[];
   readonly #log: Log;
   /** Ids per lookup; halved for good if the gateway finds the URL too long. */
   #chunk: number;
   readonly #retry: RetryOptions | undefined;
-  readonly #state = new MemoryState();
-  readonly #tracked: { column: string; type: string }[];
-  readonly #touchUpdatedAt: boolean;
   /** Live auth ids of the current orphan scan; rebuilt when a scan starts. */
   #liveIds: BloomFilter | undefined;
 
-  constructor(options: SupabaseBackendOptions) {
+  constructor(options: SupabaseProfileStoreOptions) {
     this.#client = options.client;
     [this.#schema, this.#relation] = options.table.name.includes('.')
       ? (options.table.name.split('.') as [string, string])
       : ['public', options.table.name];
-    this.#policy = options.policy;
+    this.#mapping = options.mapping;
+    this.#rules = options.rules;
+    this.#tracked = options.rules.tracked;
     this.#log = options.log;
     this.#chunk = options.idChunkSize;
     this.#retry = options.retry;
-    const typeOf = (name: string) => options.table.columns.find((column) => column.name === name)?.type ?? 'text';
-    const mapped = options.mapping.columns.map(({ column, type }) => ({ column, type }));
-    const ownsDeletedAt = options.policy === 'soft' && !mapped.some(({ column }) => column === 'deleted_at');
-    this.#tracked = ownsDeletedAt ? [...mapped, { column: 'deleted_at', type: typeOf('deleted_at') }] : mapped;
-    this.#touchUpdatedAt =
-      options.table.columns.some((column) => column.name === 'updated_at') && !this.#tracked.some(({ column }) => column === 'updated_at');
   }
 
   // ---- calls -------------------------------------------------------------------------------
@@ -194,28 +191,43 @@ export class SupabaseBackend implements SyncBackend {
     return { payload, changedFields };
   }
 
-  // Over HTTP a write cannot be tried and rolled back, so `verify` cannot check constraints here.
-  async previewProfile(userId: string, values: Record<string, unknown>): Promise<PreviewOutcome> {
-    const current = await this.getProfile(userId);
-    const { payload, changedFields } = this.#plan(userId, values, current);
-    return { current, expected: { ...(current ?? {}), ...payload }, changedFields };
-  }
-
   // ---- writes ------------------------------------------------------------------------------
 
   #audit(context: WriteContext, userId: string, action: string, changedFields: string[]): void {
     this.#log.info({ audit: { actor: context.actor, userId, action, changedFields, source: context.source } }, 'audit');
   }
 
-  async upsertProfiles(rows: readonly ProfileValues[], context: WriteContext): Promise<UpsertOutcome[]> {
-    if (rows.length === 0) return [];
+  async syncUsers(userIds: readonly string[], context: WriteContext): Promise<(UpsertOutcome | null)[]> {
+    const live = new Map<string, AuthUser>();
+    for (const userId of new Set(userIds)) {
+      const user = await this.getAuthUser(userId);
+      if (user !== null && user.deleted_at === null) live.set(userId, user);
+    }
+    const outcomes = new Map((await this.#upsert([...live.values()], context)).map((outcome) => [outcome.userId, outcome]));
+    return userIds.map((userId) => {
+      const user = live.get(userId);
+      return user === undefined ? null : outcomes.get(user.id)!;
+    });
+  }
+
+  async syncPage(step: UserStep, page: Page, context: WriteContext): Promise<PageSync> {
+    const { items, nextCursor } = await this.#scan(page, step === 'profiled');
+    const outcomes = await this.#upsert(items, context);
+    const count = (action: UpsertOutcome['action']) => outcomes.filter((outcome) => outcome.action === action).length;
+    return { handled: items.length, created: count('created'), updated: count('updated'), unchanged: count('unchanged'), nextCursor };
+  }
+
+  /** Maps live users and writes the profiles that differ, a chunk a request; audited in the log. */
+  async #upsert(users: readonly AuthUser[], context: WriteContext): Promise<UpsertOutcome[]> {
+    if (users.length === 0) return [];
+    const rows = users.map((user) => ({ userId: user.id, values: mapUser(user, this.#mapping) }));
     const currents = await this.#profiles(rows.map((row) => row.userId));
     const plans = rows.map(({ userId, values }) => ({ userId, current: currents.get(userId) ?? null, ...this.#plan(userId, values, currents.get(userId) ?? null) }));
     const toWrite = plans.filter((plan) => plan.current === null || plan.changedFields.length > 0);
     const written = new Map<string, ProfileRow>();
     const now = new Date().toISOString();
     for (const chunk of chunks(toWrite, AUTH_PAGE_SIZE)) {
-      const payloads = chunk.map(({ payload }) => (this.#touchUpdatedAt ? { ...payload, updated_at: now } : payload));
+      const payloads = chunk.map(({ payload }) => (this.#rules.touchUpdatedAt ? { ...payload, updated_at: now } : payload));
       const result = await this.#rest<ProfileRow[]>(() => this.#from().upsert(payloads, { onConflict: 'id' }).select('*'));
       for (const row of result) written.set(String(row.id), row);
     }
@@ -233,12 +245,12 @@ export class SupabaseBackend implements SyncBackend {
     const currents = await this.#profiles(userIds);
     const changed = new Map<string, ProfileRow | null>();
     for (const chunk of chunks(userIds, this.#chunk)) {
-      if (this.#policy === 'delete') {
+      if (this.#rules.retire === 'delete_row') {
         const rows = await this.#rest<ProfileRow[]>(() => this.#from().delete().in('id', chunk).select('*'));
         for (const row of rows) changed.set(String(row.id), null);
-      } else if (this.#policy === 'soft') {
+      } else if (this.#rules.retire === 'mark_deleted') {
         const now = new Date().toISOString();
-        const set = this.#touchUpdatedAt ? { deleted_at: now, updated_at: now } : { deleted_at: now };
+        const set = this.#rules.touchUpdatedAt ? { deleted_at: now, updated_at: now } : { deleted_at: now };
         const rows = await this.#rest<ProfileRow[]>(() => this.#from().update(set).in('id', chunk).is('deleted_at', null).select('*'));
         for (const row of rows) changed.set(String(row.id), row);
       }
@@ -259,14 +271,10 @@ export class SupabaseBackend implements SyncBackend {
 
   /**
    * Walks the admin API's pages from a position ("page.offset"), checking each page's live users
-   * against the profile table, until `limit` users without a profile are found. Users created
-   * during a scan push older ones to later pages, so they may be met twice, never skipped.
+   * against the profile table, until `limit` users with (`withProfile`) or without a profile are
+   * found. Users created during a scan push older ones to later pages, so they may be met twice,
+   * never skipped.
    */
-  async #scanMissing(page: Page): Promise<Paged<AuthUser>> {
-    return this.#scan(page, false);
-  }
-
-  /** The admin API's live users, those with (`withProfile`) or without a profile. */
   async #scan({ cursor, limit }: Page, withProfile: boolean): Promise<Paged<AuthUser>> {
     let [page, offset] = decodePosition(cursor);
     const found: AuthUser[] = [];
@@ -290,19 +298,20 @@ export class SupabaseBackend implements SyncBackend {
   }
 
   async listMissingUsers(page: Page): Promise<Paged<MissingUser>> {
-    const { items, nextCursor } = await this.#scanMissing(page);
+    const { items, nextCursor } = await this.#scan(page, false);
     return { items: items.map((user) => ({ id: user.id, email: user.email, createdAt: user.created_at })), nextCursor };
   }
 
   missingAuthUsers(page: Page): Promise<Paged<AuthUser>> {
-    return this.#scanMissing(page);
+    return this.#scan(page, false);
   }
 
   profiledAuthUsers(page: Page): Promise<Paged<AuthUser>> {
     return this.#scan(page, true);
   }
 
-  async previewProfiles(rows: readonly ProfileValues[]): Promise<(PreviewOutcome & { userId: string })[]> {
+  // Over HTTP a write cannot be tried and rolled back, so `verify` cannot check constraints here.
+  async previewProfiles(rows: readonly ProfileValues[]): Promise<PreviewOutcome[]> {
     const currents = await this.#profiles(rows.map((row) => row.userId));
     return rows.map(({ userId, values }) => {
       const current = currents.get(userId) ?? null;
@@ -322,12 +331,13 @@ export class SupabaseBackend implements SyncBackend {
    */
   async orphanedProfileIds({ cursor, limit }: Page): Promise<Paged<string>> {
     if (cursor === null || this.#liveIds === undefined) this.#liveIds = await this.#buildLiveIdFilter();
-    if (cursor !== null && !/^[0-9a-f-]{36}$/i.test(cursor)) throw invalidCursor();
+    if (cursor !== null && !isUuid(cursor)) throw invalidCursor();
     const liveIds = this.#liveIds;
     const rows = await this.#rest<{ id: string }[]>(() => {
       let query = this.#from().select('id').order('id', { ascending: true }).limit(limit + 1);
       if (cursor !== null) query = query.gt('id', cursor);
-      if (this.#policy === 'soft') query = query.is('deleted_at', null);
+      // Under the soft policy a profile already marked deleted is settled.
+      if (this.#rules.retire === 'mark_deleted') query = query.is('deleted_at', null);
       return query;
     });
     const page = rows.slice(0, limit);
@@ -348,40 +358,6 @@ export class SupabaseBackend implements SyncBackend {
       for (const user of users) if (user.deleted_at === null) filter.add(user.id);
       if (users.length < AUTH_PAGE_SIZE) return filter;
     }
-  }
-
-  // ---- the service's own state (in this process) -------------------------------------------
-
-  transaction<T>(work: (backend: SyncBackend) => Promise<T>): Promise<T> {
-    return work(this);
-  }
-
-  exclusively<T>(name: string, work: () => Promise<T>) {
-    return this.#state.exclusively(name, work);
-  }
-
-  async claimDelivery(delivery: DeliveryRecord): Promise<boolean> {
-    return this.#state.claimDelivery(delivery.id);
-  }
-
-  async deferSync(userId: string): Promise<void> {
-    this.#state.defer(userId);
-  }
-
-  async takeReadyDeferredSyncs(limit: number): Promise<string[]> {
-    const ready: string[] = [];
-    for (const userId of this.#state.deferredUserIds()) {
-      if (ready.length >= limit) break;
-      if ((await this.getAuthUser(userId)) !== null) {
-        this.#state.undefer(userId);
-        ready.push(userId);
-      }
-    }
-    return ready;
-  }
-
-  async pruneState(olderThanHours: number): Promise<{ deliveries: number; deferred: number }> {
-    return this.#state.prune(olderThanHours);
   }
 
   async ping(): Promise<void> {
