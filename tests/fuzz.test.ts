@@ -22,6 +22,7 @@ import { demoUserId } from '../src/embedded/demo-seed.ts';
 import { ADMIN_TOKEN, OTHER_TOKEN, READER_TOKEN, useTestApp } from './helpers/app.ts';
 import { expectProblem } from './helpers/problem-response.ts';
 import { installWriteProbe, snapshotDatabase, type WriteProbe } from './helpers/snapshot.ts';
+import { waitFor } from './helpers/wait-for.ts';
 
 /** Fixed, so every run tries the same cases; FUZZ_SEED explores others locally (and replays CI's). */
 const SEED = process.env.FUZZ_SEED === undefined ? 0x5eed_2026 : Number(process.env.FUZZ_SEED);
@@ -450,11 +451,13 @@ describe('fuzzing every route', { timeout: 120_000 }, () => {
   });
 
   async function jobSettled(jobId: string): Promise<void> {
-    for (;;) {
-      const job = await ctx.t.app.sync.jobs.get(jobId);
-      if (job?.status === 'succeeded' || job?.status === 'failed') return;
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
+    await waitFor(
+      async () => {
+        const job = await ctx.t.app.sync.jobs.get(jobId);
+        return job?.status === 'succeeded' || job?.status === 'failed';
+      },
+      { timeoutMs: 30_000, intervalMs: 5, what: `reconcile job ${jobId} to settle` },
+    );
   }
 
   /** Sends one case and checks the properties every answer must have. */

@@ -274,13 +274,13 @@ describe('hostile input', () => {
       ['POST /webhooks/supabase signed', (body) => signed(body)],
     ];
 
+    // How fast each is refused is not asserted: that would be a speed claim, on a shared machine.
+    // A walk of the tree costing quadratic time in its depth would still show, as minutes on the
+    // ~524,000-level body below, far past the test's timeout.
     it.each(routes)('%s: depth 10,000 and 100,000, every shape, a 4xx', async (name, build) => {
       for (const depth of [10_000, 100_000]) {
         for (const [shape, make] of Object.entries(nested)) {
-          const started = performance.now();
           await expectRefused(build(make(depth)), `${name}, ${shape} ${depth} deep`);
-          // Refused promptly: nothing walks the tree in a way that costs more than reading it.
-          expect(performance.now() - started, `${name}, ${shape} ${depth} deep`).toBeLessThan(5_000);
         }
       }
       // The deepest array that fits in the body limit: about 524,000 levels.

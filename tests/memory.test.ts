@@ -88,11 +88,13 @@ async function run(url: string, total: number): Promise<string[]> {
 
 describe('memory under sustained load', () => {
   let server: ServerProcess | undefined;
+  /** RSS after the warm-up, then after each tenth of the measured requests; set by the first test. */
+  let measured: { warm: number; samples: number[] } | undefined;
   afterAll(async () => {
     await server?.stop();
   });
 
-  it(`stays flat over ${MEASURED.toLocaleString('en')} requests after a warm-up`, async () => {
+  it(`stays flat over ${MEASURED.toLocaleString('en')} requests after a warm-up: grows under ${MAX_GROWTH_BYTES / MB} MB`, async () => {
     server = await startServerProcess(
       // Shedding would turn some answers into 503s on a busy machine: this test is about memory.
       { LOG_LEVEL: 'info', OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0' },
@@ -114,12 +116,22 @@ describe('memory under sustained load', () => {
       `memory.test: RSS ${mb(warm)} MB after a warm-up of ${WARM_UP} requests, then every ${MEASURED / SAMPLES}: ` +
         `${samples.map(mb).join(' ')} MB (${((Date.now() - started) / 1000).toFixed(0)} s)`,
     );
+    measured = { warm, samples };
     const final = samples[SAMPLES - 1]!;
-    const halfway = samples[SAMPLES / 2 - 1]!;
     expect(final - warm).toBeLessThan(MAX_GROWTH_BYTES);
-    // On PGlite the database's WASM heap lives in this process and its RSS saw-tooths by 20-30 MB
-    // (one run rose 23 MB over the second half, another fell 170 MB): there the whole-run bound
-    // alone is checked. On PostgreSQL the process holds only the service, and both bounds apply.
-    if (onPostgres) expect(final - halfway).toBeLessThan(MAX_SECOND_HALF_GROWTH_BYTES);
   }, 420_000);
+
+  // On PGlite the database's WASM heap lives in the server's process and its RSS saw-tooths by
+  // 20-30 MB (one run rose 23 MB over the second half, another fell 170 MB): there the whole-run
+  // bound above is all that can be checked. On PostgreSQL the process holds only the service.
+  it.skipIf(!onPostgres)(
+    `grows under ${MAX_SECOND_HALF_GROWTH_BYTES / MB} MB over the second half of the run ` +
+      '(PostgreSQL only: on PGlite the database\'s WASM heap shares the process and its RSS saw-tooths by 20-30 MB)',
+    () => {
+      if (measured === undefined) throw new Error('no measurements: the run in the test above did not finish');
+      const final = measured.samples[SAMPLES - 1]!;
+      const halfway = measured.samples[SAMPLES / 2 - 1]!;
+      expect(final - halfway).toBeLessThan(MAX_SECOND_HALF_GROWTH_BYTES);
+    },
+  );
 });

@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { auth, useTestApp } from './helpers/app.ts';
 import { runRequestLoop, saturateEventLoop, type LoopOutcome } from './helpers/busy.ts';
 import { insertAuthUser } from './helpers/users.ts';
+import { waitFor } from './helpers/wait-for.ts';
 
 /**
  * Shed above 300 ms of mean delay, well above what a busy shared test machine shows (tens of ms);
@@ -18,11 +19,15 @@ import { insertAuthUser } from './helpers/users.ts';
  */
 const THRESHOLD_MS = 300;
 const CHUNK_MS = 700;
-const CALM_BEFORE_MS = 1_500;
+/** How long the loop stays saturated: the load itself, not a wait for anything. */
 const SATURATED_MS = 4_500;
 /** Pressure is sampled once a second: allow a few samples, on a loaded machine, to see it clear. */
 const RECOVERY_MS = 4_000;
-const CALM_AFTER_MS = 2_000;
+/** Rounds (one request of each kind) answered while calm, before the load and once it has passed. */
+const ROUNDS_BEFORE = 15;
+const ROUNDS_AFTER = 20;
+/** An answer counts as before the load only if it came this long before the load began. */
+const BEFORE_MARGIN_MS = 200;
 
 const isOverloaded = (outcome: LoopOutcome) =>
   outcome.status === 503 &&
@@ -35,24 +40,30 @@ describe('an overloaded event loop', () => {
 
   it('sheds requests with 503 overloaded while saturated, keeps /health up, and recovers', async () => {
     const id = await insertAuthUser(ctx.db.sql);
-    const loop = runRequestLoop({
-      url: ctx.url,
-      round: [
-        { method: 'POST', path: `/sync/${id}`, headers: auth },
-        { method: 'GET', path: '/users/missing?limit=1', headers: auth },
-        { method: 'GET', path: '/health' },
-        { method: 'GET', path: '/ready' },
-      ],
-      everyMs: 100,
-      timeoutMs: 15_000,
-    });
+    const round = [
+      { method: 'POST', path: `/sync/${id}`, headers: auth },
+      { method: 'GET', path: '/users/missing?limit=1', headers: auth },
+      { method: 'GET', path: '/health' },
+      { method: 'GET', path: '/ready' },
+    ] as const;
+    const loop = runRequestLoop({ url: ctx.url, round: [...round], everyMs: 100, timeoutMs: 15_000 });
+    /** Whole rounds among `list`: the fewest answers any one kind of request has there. */
+    const rounds = (list: readonly LoopOutcome[]) => Math.min(...round.map(({ path }) => list.filter((o) => o.path === path).length));
 
     await loop.started;
-    await new Promise((resolve) => setTimeout(resolve, CALM_BEFORE_MS));
+    // Calm first: rounds answered (far enough before the load to count as before it).
+    await waitFor(() => rounds(loop.answered().filter((o) => o.receivedAt < Date.now() - BEFORE_MARGIN_MS)) >= ROUNDS_BEFORE, {
+      timeoutMs: 20_000,
+      what: `${ROUNDS_BEFORE} rounds answered before the load`,
+    });
     const saturatedFrom = Date.now();
     await saturateEventLoop(SATURATED_MS, CHUNK_MS);
     const saturatedUntil = Date.now();
-    await new Promise((resolve) => setTimeout(resolve, RECOVERY_MS + CALM_AFTER_MS));
+    // Then calm again: rounds sent once the load has passed and the recovery allowance with it, answered.
+    await waitFor(() => rounds(loop.answered().filter((o) => o.sentAt > saturatedUntil + RECOVERY_MS)) >= ROUNDS_AFTER, {
+      timeoutMs: RECOVERY_MS + 20_000,
+      what: `${ROUNDS_AFTER} rounds sent after the load (and ${RECOVERY_MS} ms to recover) answered`,
+    });
     const outcomes = await loop.stop();
     // Compact, for readable failures: what, how it ended, and when (ms from the saturation's start).
     const show = (list: LoopOutcome[]) =>
@@ -78,7 +89,7 @@ describe('an overloaded event loop', () => {
     }
 
     // Before the load, and once it has passed, everything is served.
-    const before = outcomes.filter((outcome) => outcome.receivedAt < saturatedFrom - 200);
+    const before = outcomes.filter((outcome) => outcome.receivedAt < saturatedFrom - BEFORE_MARGIN_MS);
     const after = outcomes.filter((outcome) => outcome.sentAt > saturatedUntil + RECOVERY_MS);
     expect(before.length).toBeGreaterThan(0);
     expect(after.length).toBeGreaterThan(0);

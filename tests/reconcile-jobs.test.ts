@@ -8,6 +8,7 @@ import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { auth, READER_TOKEN, startApp, useTestApp } from './helpers/app.ts';
 import { count, insertAuthUser, updateAuthUser } from './helpers/users.ts';
+import { waitFor } from './helpers/wait-for.ts';
 
 const USERS = 20_000;
 
@@ -27,14 +28,19 @@ interface JobView {
   errors: { userId: string; code: string }[];
 }
 
+/** Polls the job until it has finished, keeping every view of it on the way. */
 async function watch(url: string, jobId: string): Promise<{ final: JobView; seen: JobView[] }> {
   const seen: JobView[] = [];
-  for (;;) {
-    const { body } = await request(url).get(`/reconcile/${jobId}`).set(auth).expect(200);
-    seen.push(body as JobView);
-    if (body.status === 'succeeded' || body.status === 'failed') return { final: body as JobView, seen };
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
+  const final = await waitFor(
+    async () => {
+      const { body } = await request(url).get(`/reconcile/${jobId}`).set(auth).expect(200);
+      seen.push(body as JobView);
+      return body.status === 'succeeded' || body.status === 'failed' ? (body as JobView) : undefined;
+    },
+    // Under the test's 60 s, so that a job that never ends fails with this message.
+    { timeoutMs: 50_000, what: `reconcile job ${jobId} to finish` },
+  );
+  return { final, seen };
 }
 
 describe('reconcile jobs', () => {

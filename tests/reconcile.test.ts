@@ -156,7 +156,7 @@ describe('two reconcile loops', () => {
     for (let i = 1; i < spans.length; i++) expect(spans[i]![0]).toBeGreaterThanOrEqual(spans[i - 1]![1]);
   });
 
-  it.runIf(onPostgres)('skips while any other session holds the advisory lock on the server', async () => {
+  it.runIf(onPostgres)('skips while any other session holds the advisory lock on the server (PostgreSQL only: PGlite is one session, inside the app)', async () => {
     const other = new pg.Client({ connectionString: db.url });
     await other.connect();
     try {

@@ -7,7 +7,7 @@
  * - requests in flight at the signal (written before it, not yet answered): the same, all of them;
  * - requests written after the signal: an answer as above, or a refused/reset connection once the
  *   listener has closed (nothing in the protocol can prevent that race); never anything else.
- * The process exits 0 within 10 s.
+ * The process exits 0 within its 10 s grace.
  */
 import http from 'node:http';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -16,6 +16,7 @@ import { auth } from './helpers/app.ts';
 import { onPostgres } from './helpers/database.ts';
 import { send, type HttpOutcome } from './helpers/http-client.ts';
 import { startServerProcess, type ServerProcess } from './helpers/server-process.ts';
+import { waitFor, within } from './helpers/wait-for.ts';
 
 const CONNECTIONS = 50;
 /** The signal comes once this many syncs have been served (the load is in full swing). */
@@ -67,6 +68,8 @@ function isWholeAnswer(outcome: HttpOutcome): boolean {
 
 describe('SIGTERM under load', () => {
   let server: ServerProcess | undefined;
+  /** Requests the server answered 200 after it began closing; set by the first test. */
+  let finishedWhileClosing: HttpOutcome[] | undefined;
   afterAll(async () => {
     await server?.stop();
   });
@@ -95,25 +98,35 @@ describe('SIGTERM under load', () => {
         outcomes.push(outcome);
         // The listener is gone: nothing more to learn from this connection.
         if (outcome.error === 'ECONNREFUSED') return;
-        // Told to go away: pause as a client honouring Retry-After would, briefly.
+        // Told to go away: pause as a client honouring Retry-After would, briefly. This is the
+        // clients' behaviour under test, not a wait for anything.
         if (outcome.status === 503) await new Promise((resolve) => setTimeout(resolve, 50));
       }
     };
     const loops = Array.from({ length: CONNECTIONS }, (_, i) => loop(i));
 
-    // Wait for the load to be in full swing, however slow the machine (bounded by the test's timeout).
-    while (outcomes.filter((o) => o.status === 200).length < SERVED_BEFORE_SIGTERM) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
+    let sigtermAt: number;
+    let exit: Awaited<ServerProcess['exited']>;
+    try {
+      // Wait for the load to be in full swing, however slow the machine.
+      await waitFor(() => outcomes.filter((o) => o.status === 200).length >= SERVED_BEFORE_SIGTERM, {
+        timeoutMs: 45_000,
+        what: `${SERVED_BEFORE_SIGTERM} syncs served before the signal`,
+      });
+      sigtermAt = Date.now();
+      child.kill('SIGTERM');
+      // The process has 10 s from the signal to exit (the grace it gives itself, src/server.ts, as
+      // a deployment's termination grace period expects): the test waits that long and no longer.
+      exit = await within(server.exited, { timeoutMs: 10_000, what: 'the process to exit after SIGTERM' });
+    } finally {
+      stopped = true;
     }
-    const sigtermAt = Date.now();
-    child.kill('SIGTERM');
-    const exit = await server.exited;
-    stopped = true;
     await Promise.all(loops);
     agent.destroy();
+    const { seen, servedWhileClosing } = readServerLog(server.output());
+    finishedWhileClosing = outcomes.filter((o) => servedWhileClosing.has(o.requestId));
 
     expect(exit.code, server.output().slice(-2000)).toBe(0);
-    expect(exit.at - sigtermAt).toBeLessThan(10_000);
 
     const before = outcomes.filter((o) => o.receivedAt !== undefined && o.receivedAt < sigtermAt);
     const inFlight = outcomes.filter(
@@ -125,7 +138,6 @@ describe('SIGTERM under load', () => {
     expect(inFlight.length).toBeGreaterThan(0);
 
     // Every request the server saw got a whole answer, never a reset.
-    const { seen, servedWhileClosing } = readServerLog(server.output());
     const seenOutcomes = outcomes.filter((o) => seen.has(o.requestId));
     expect(seenOutcomes.length).toBeGreaterThan(before.length);
     for (const outcome of seenOutcomes) expect(outcome, JSON.stringify(outcome)).toSatisfy(isWholeAnswer);
@@ -134,12 +146,7 @@ describe('SIGTERM under load', () => {
     for (const outcome of inFlight) expect(outcome, JSON.stringify(outcome)).toSatisfy(isWholeAnswer);
 
     // Requests in flight when closing began finished, with Connection: close, so no keep-alive
-    // connection was left idling into the listener's close. On PostgreSQL there are always some;
-    // PGlite runs in the server's own thread and answers each request within one turn of the
-    // event loop, so none is ever in progress when the signal is handled (tests/shutdown.test.ts
-    // holds a row lock to keep one in flight there).
-    const finishedWhileClosing = outcomes.filter((o) => servedWhileClosing.has(o.requestId));
-    if (onPostgres) expect(finishedWhileClosing.length).toBeGreaterThan(0);
+    // connection was left idling into the listener's close (that there were some is the next test).
     for (const outcome of finishedWhileClosing) expect(outcome.headers?.connection, JSON.stringify(outcome)).toBe('close');
 
     // After the signal: an answer, or a connection error only where the server never saw it.
@@ -151,4 +158,15 @@ describe('SIGTERM under load', () => {
       }
     }
   }, 90_000);
+
+  // On PostgreSQL there are always some. PGlite runs in the server's own thread and answers each
+  // request within one turn of the event loop, so none is ever in progress when the signal is
+  // handled (tests/shutdown.test.ts holds a row lock to keep one in flight there).
+  it.skipIf(!onPostgres)(
+    'had requests in progress when closing began, which finished (PostgreSQL only: PGlite answers each request within one turn of the event loop)',
+    () => {
+      if (finishedWhileClosing === undefined) throw new Error('no outcomes: the run in the test above did not finish');
+      expect(finishedWhileClosing.length).toBeGreaterThan(0);
+    },
+  );
 });

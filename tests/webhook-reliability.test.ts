@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, startApp, type TestApp } from './helpers/app.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
+import { createTestDatabase, onPostgres, type TestDatabase } from './helpers/database.ts';
 import { useAppWithOutage } from './helpers/outage.ts';
 import { count, insertAuthUser, profileOf } from './helpers/users.ts';
 import { authHookBody, newWebhookSecret, sign } from './helpers/webhooks.ts';
@@ -18,7 +18,7 @@ const post = (url: string, body: string, headers: Record<string, string>) =>
 describe('the database going away', () => {
   const ctx = useAppWithOutage({ WEBHOOK_SECRET: SECRET });
 
-  it('answers 503 with Retry-After (and /ready 503); a resend once it is back loses nothing', async () => {
+  it('answers 503 with Retry-After (and /ready 503); before-user-created still answers 200 in time', async () => {
     const id = await insertAuthUser(ctx.db.sql, { email: 'outage@example.com' });
     const delivery = sign(SECRET, authHookBody('after-user-created', { id }));
     const before = sign(SECRET, authHookBody('before-user-created', { id: randomUUID() }));
@@ -30,21 +30,27 @@ describe('the database going away', () => {
     expect(Number(failed.headers['retry-after'])).toBeGreaterThan(0);
     expect((await request(ctx.t.url).get('/ready')).status).toBe(503);
 
-    // A signup must never fail because of us: before-user-created still says yes.
-    const started = performance.now();
-    await post(ctx.t.url, before.body, before.headers).expect(200, {});
-    expect(performance.now() - started).toBeLessThan(5_000);
+    // A signup must never fail because of us: before-user-created still says yes. Supabase Auth
+    // gives up on a hook after 5 s; this client gives up then too, and the test fails with it.
+    await post(ctx.t.url, before.body, before.headers).timeout(5_000).expect(200, {});
+  });
 
-    if (await ctx.up()) {
-      await request(ctx.t.url).get('/ready').expect(200);
-      // Supabase Auth resends with a new webhook-id: the delivery's effect happens once.
-      const resent = sign(SECRET, delivery.body);
-      await post(ctx.t.url, resent.body, resent.headers).expect(200, {});
-      expect(await profileOf(ctx.db.sql, id)).toMatchObject({ email: 'outage@example.com' });
-      // The failed attempt recorded nothing, so even the very same delivery goes through.
-      await post(ctx.t.url, delivery.body, delivery.headers).expect(200, {});
-      expect(await count(ctx.db.sql, `SELECT 1 FROM user_sync.audit_log WHERE user_id = $1`, [id])).toBe(1);
-    }
+  it.skipIf(!onPostgres)('a resend once it is back loses nothing (PostgreSQL only: a closed PGlite cannot come back)', async () => {
+    const id = await insertAuthUser(ctx.db.sql, { email: 'resent@example.com' });
+    const delivery = sign(SECRET, authHookBody('after-user-created', { id }));
+    await ctx.down();
+    // The delivery fails while the database is away (the test above checks how it fails).
+    expect((await post(ctx.t.url, delivery.body, delivery.headers)).status).toBe(503);
+
+    expect(await ctx.up()).toBe(true);
+    await request(ctx.t.url).get('/ready').expect(200);
+    // Supabase Auth resends with a new webhook-id: the delivery's effect happens once.
+    const resent = sign(SECRET, delivery.body);
+    await post(ctx.t.url, resent.body, resent.headers).expect(200, {});
+    expect(await profileOf(ctx.db.sql, id)).toMatchObject({ email: 'resent@example.com' });
+    // The failed attempt recorded nothing, so even the very same delivery goes through.
+    await post(ctx.t.url, delivery.body, delivery.headers).expect(200, {});
+    expect(await count(ctx.db.sql, `SELECT 1 FROM user_sync.audit_log WHERE user_id = $1`, [id])).toBe(1);
   });
 });
 

@@ -7,6 +7,7 @@ import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, READER_TOKEN, useTestApp } from './helpers/app.ts';
 import { auditRows, count, insertAuthUser, profileOf } from './helpers/users.ts';
+import { waitFor } from './helpers/wait-for.ts';
 import { authHookBody, authUsersRecord, databaseWebhookBody, newWebhookSecret, sign } from './helpers/webhooks.ts';
 
 const OLD_SECRET = newWebhookSecret();
@@ -96,20 +97,19 @@ describe('Auth Hooks (Standard Webhooks signatures)', () => {
     expect((await post(ctx.url, notJson.body, notJson.headers)).status).toBe(400);
   });
 
-  it('before-user-created answers 200 {} fast and writes no profile (the user is not stored yet)', async () => {
-    const timings: number[] = [];
+  // How fast it answers is not asserted here: speed is measured by `npm run bench`, whose `webhook`
+  // section (bench/http.ts) loads POST /webhooks/supabase (with Database Webhook INSERTs; the
+  // before-user-created hook has no section of its own). Supabase Auth's own 5 s deadline for a
+  // hook is held to in tests/webhook-reliability.test.ts, with the database away.
+  it('before-user-created answers 200 {} and writes no profile (the user is not stored yet)', async () => {
     let last = '';
     for (let i = 0; i < 21; i++) {
       last = randomUUID();
       const signed = sign(NEW_SECRET, authHookBody('before-user-created', { id: last, email: `new-${i}@example.com` }));
-      const started = performance.now();
       const res = await post(ctx.url, signed.body, signed.headers);
-      timings.push(performance.now() - started);
       expect(res.status).toBe(200);
       expect(res.body).toEqual({});
     }
-    timings.sort((a, b) => a - b);
-    expect(timings[10]).toBeLessThan(100);
     expect(await profileOf(ctx.db.sql, last)).toBeNull();
     expect(await count(ctx.db.sql, 'SELECT 1 FROM user_sync.deferred_syncs WHERE user_id = $1', [last])).toBe(1);
   });
@@ -131,13 +131,13 @@ describe('a before-user-created user gets its profile once it is stored, with no
       // Supabase Auth stores the user after the hook allowed it.
       await insertAuthUser(ctx.db.sql, { id, email: 'later@example.com' });
 
+      // One interval, and 2 s for the run that picks it up to finish on a loaded machine.
       const seconds = Number(Object.values(intervals)[0]);
-      const deadline = Date.now() + (seconds + 2) * 1000;
-      let profile = await profileOf(ctx.db.sql, id);
-      while (profile === null && Date.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        profile = await profileOf(ctx.db.sql, id);
-      }
+      const profile = await waitFor(() => profileOf(ctx.db.sql, id), {
+        timeoutMs: (seconds + 2) * 1000,
+        intervalMs: 100,
+        what: `the profile of a user stored after before-user-created, within one ${seconds} s interval`,
+      });
       expect(profile).toMatchObject({ id, email: 'later@example.com' });
       expect(await count(ctx.db.sql, 'SELECT 1 FROM user_sync.deferred_syncs WHERE user_id = $1', [id])).toBe(0);
     });

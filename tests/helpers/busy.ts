@@ -23,6 +23,8 @@ export async function saturateEventLoop(forMs: number, chunkMs: number): Promise
 export interface RequestLoop {
   /** Resolves once the first round of requests has been answered. */
   started: Promise<void>;
+  /** The outcomes received so far, in the order they came (for waiting on the load's progress). */
+  answered(): readonly LoopOutcome[];
   /** Stops sending and resolves with every request's outcome. */
   stop(): Promise<LoopOutcome[]>;
 }
@@ -34,12 +36,14 @@ export function runRequestLoop(options: LoopOptions): RequestLoop {
   let done!: (outcomes: LoopOutcome[]) => void;
   let failed!: (error: Error) => void;
   const startedPromise = new Promise<void>((resolve) => (started = resolve));
+  const answered: LoopOutcome[] = [];
   const donePromise = new Promise<LoopOutcome[]>((resolve, reject) => {
     done = resolve;
     failed = reject;
   });
   worker.on('message', (message: LoopMessage) => {
     if (message.type === 'started') started();
+    else if (message.type === 'outcome') answered.push(message.outcome);
     else {
       done(message.outcomes);
       void worker.terminate();
@@ -49,6 +53,7 @@ export function runRequestLoop(options: LoopOptions): RequestLoop {
   worker.once('exit', (code) => failed(new Error(`the request loop exited (${code}) before answering`)));
   return {
     started: Promise.race([startedPromise, donePromise.then(() => undefined)]),
+    answered: () => answered,
     stop() {
       worker.postMessage('stop');
       return donePromise;

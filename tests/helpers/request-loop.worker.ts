@@ -1,8 +1,8 @@
 /**
  * A load client on a thread of its own: it keeps sending requests at a steady pace even while the
  * test's main thread (which runs the app) is busy, so requests really queue up behind a blocked
- * event loop. Started by `runRequestLoop`: says when its first round is answered, runs until told
- * to stop, then posts back every request's outcome.
+ * event loop. Started by `runRequestLoop`: says when its first round is answered, posts each
+ * outcome as it comes, runs until told to stop, then posts back every request's outcome.
  * Plain erasable TypeScript: Node runs it directly, without vitest's transform.
  */
 import { parentPort, workerData } from 'node:worker_threads';
@@ -61,17 +61,28 @@ async function send(options: LoopOptions, request: LoopRequest): Promise<LoopOut
   }
 }
 
-export type LoopMessage = { type: 'started' } | { type: 'done'; outcomes: LoopOutcome[] };
+export type LoopMessage =
+  | { type: 'started' }
+  | { type: 'outcome'; outcome: LoopOutcome }
+  | { type: 'done'; outcomes: LoopOutcome[] };
+
+/** Sends one request and tells the test's thread how it went as soon as it knows. */
+async function sendAndTell(options: LoopOptions, request: LoopRequest): Promise<LoopOutcome> {
+  const outcome = await send(options, request);
+  parentPort?.postMessage({ type: 'outcome', outcome } satisfies LoopMessage);
+  return outcome;
+}
 
 async function main(options: LoopOptions): Promise<LoopOutcome[]> {
   let stopped = false;
   parentPort?.once('message', () => (stopped = true));
-  const first = Promise.all(options.round.map((request) => send(options, request)));
+  const first = Promise.all(options.round.map((request) => sendAndTell(options, request)));
   void first.then(() => parentPort?.postMessage({ type: 'started' } satisfies LoopMessage));
   const pending: Promise<LoopOutcome | LoopOutcome[]>[] = [first];
   while (!stopped) {
+    // The load's pace (a round every `everyMs`), not a wait for anything.
     await new Promise((resolve) => setTimeout(resolve, options.everyMs));
-    for (const request of options.round) pending.push(send(options, request));
+    for (const request of options.round) pending.push(sendAndTell(options, request));
   }
   return (await Promise.all(pending)).flat();
 }
