@@ -10,8 +10,10 @@ import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { auth } from './helpers/app.ts';
-import { onSupabase, useBackendApp } from './helpers/backends.ts';
+import { onSupabase, useBackendApp, useBackendAppWithOutage } from './helpers/backends.ts';
 import { count, insertAuthUser, profileOf, updateAuthUser } from './helpers/users.ts';
+import { waitFor } from './helpers/wait-for.ts';
+import { authUsersRecord, databaseWebhookBody } from './helpers/webhooks.ts';
 
 const backendName = onSupabase ? 'Supabase API' : 'SQL';
 
@@ -95,11 +97,15 @@ describe(`contract (${backendName} back end): one user`, () => {
   it('a reconcile job repairs missing users and reports its counts', async () => {
     const missing = await insertAuthUser(ctx.db.sql, { email: 'job-contract@example.com' });
     const { body } = await request(ctx.url).post('/reconcile').set(auth).send({ include: ['missing'] }).expect(202);
-    let job: { status: string; counts: { created: number; failed: number } };
-    do {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      job = (await request(ctx.url).get(`/reconcile/${body.jobId}`).set(auth).expect(200)).body;
-    } while (job.status === 'queued' || job.status === 'running');
+    const job = await waitFor(
+      async () => {
+        const view: { status: string; counts: { created: number; failed: number } } = (
+          await request(ctx.url).get(`/reconcile/${body.jobId}`).set(auth).expect(200)
+        ).body;
+        return view.status === 'queued' || view.status === 'running' ? undefined : view;
+      },
+      { timeoutMs: 30_000, intervalMs: 50, what: `reconcile job ${body.jobId} to finish` },
+    );
     expect(job.status).toBe('succeeded');
     expect(job.counts.created).toBeGreaterThanOrEqual(1);
     expect(await profileOf(ctx.db.sql, missing)).toMatchObject({ email: 'job-contract@example.com' });
@@ -111,6 +117,51 @@ describe(`contract (${backendName} back end): one user`, () => {
     const send = () => request(ctx.url).post('/webhooks/supabase').set(auth).set('content-type', 'application/json').send(body);
     expect((await send().expect(200)).body).toMatchObject({ outcome: 'synced', action: 'created' });
     expect((await send().expect(200)).body).toMatchObject({ outcome: 'duplicate' });
+  });
+});
+
+describe(`contract (${backendName} back end): a delivery whose sync failed`, () => {
+  const ctx = useBackendAppWithOutage();
+
+  /** A Database Webhook as pg_net posts it: the whole row, a bearer token, the same bytes on a resend. */
+  const webhook = (body: string) =>
+    request(ctx.url).post('/webhooks/supabase').set(auth).set('content-type', 'application/json').send(body);
+  const unavailable = onSupabase ? 'supabase_unavailable' : 'database_unavailable';
+
+  /** Sends `body` while the data is away (503), then again once it is back. */
+  async function failThenResend(body: string) {
+    await ctx.outage.down();
+    try {
+      const failed = await webhook(body);
+      expect(failed.status).toBe(503);
+      expect(failed.body.code).toBe(unavailable);
+    } finally {
+      await ctx.outage.up();
+    }
+    // A pool whose connections were reset opens new ones: wait until the service answers again.
+    await waitFor(async () => (await request(ctx.url).get('/ready')).status === 200, { timeoutMs: 15_000, what: 'the service to be ready again' });
+    return webhook(body);
+  }
+
+  it('an INSERT sent during an outage creates the profile when resent, once', async () => {
+    const id = await insertAuthUser(ctx.db.sql, { email: 'resent-insert@example.com' });
+    const body = databaseWebhookBody('INSERT', authUsersRecord(id, 'resent-insert@example.com'), null);
+    expect((await failThenResend(body)).body).toMatchObject({ outcome: 'synced', action: 'created' });
+    expect(await profileOf(ctx.db.sql, id)).toMatchObject({ email: 'resent-insert@example.com' });
+    expect((await webhook(body).expect(200)).body).toMatchObject({ outcome: 'duplicate' });
+  });
+
+  it('an UPDATE sent during an outage updates the stale profile when resent (the reconcile never would)', async () => {
+    const id = await insertAuthUser(ctx.db.sql, { email: 'before-update@example.com' });
+    await request(ctx.url).post(`/sync/${id}`).set(auth).expect(200);
+    await updateAuthUser(ctx.db.sql, id, { email: 'after-update@example.com' });
+    const body = databaseWebhookBody(
+      'UPDATE',
+      authUsersRecord(id, 'after-update@example.com'),
+      authUsersRecord(id, 'before-update@example.com'),
+    );
+    expect((await failThenResend(body)).body).toMatchObject({ outcome: 'synced', action: 'updated' });
+    expect(await profileOf(ctx.db.sql, id)).toMatchObject({ email: 'after-update@example.com' });
   });
 });
 
