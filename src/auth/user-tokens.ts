@@ -4,7 +4,7 @@
  * JWKS (fetched, cached, and fetched again when a token names a key id it has not seen).
  * supabase-js's getClaims() checks neither `iss` nor `aud`; this does, and refuses `alg: none`
  * and an HS256 token when only asymmetric keys are configured.
- * @see ../../shared/SUPABASE-FACTS.md, "Access tokens"
+ * @see docs/supabase-access-tokens.md
  */
 import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type CryptoKey, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { ProblemError } from '../errors/problems.ts';

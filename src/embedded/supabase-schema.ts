@@ -1,5 +1,5 @@
 /**
- * A Supabase-shaped database, as SUPABASE-FACTS.md describes it: the roles, `auth.users` with the
+ * A Supabase-shaped database, as docs/supabase-auth-users.md describes it: the roles, `auth.users` with the
  * columns Supabase Auth's migrations leave, and a typical `public.users` profile table. Embedded
  * mode lays it out on first start; the tests build their real-PostgreSQL databases from it too.
  * The service never runs this against a user's database (postgres mode leaves `auth` alone).

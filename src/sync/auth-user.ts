@@ -1,6 +1,6 @@
 /**
  * The one shape of a Supabase Auth user the engine sees, whatever the back end: the admin API's
- * field names (DESIGN.md). Back ends convert their rows or JSON into it with `normalizeAuthUser`.
+ * field names (docs/supabase-admin-api.md). Back ends convert their rows or JSON into it with `normalizeAuthUser`.
  */
 export interface AuthUser {
   id: string;

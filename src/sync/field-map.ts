@@ -9,7 +9,7 @@ import { AUTH_USER_FIELDS, type AuthUser } from './auth-user.ts';
 
 export type FieldSources = string | readonly string[];
 
-/** The default map (DESIGN.md), applied only to the columns the table has. */
+/** The default map (README.md, "FIELD_MAP"), applied only to the columns the table has. */
 export const DEFAULT_FIELD_MAP: Readonly<Record<string, FieldSources>> = {
   email: 'email',
   full_name: ['user_metadata.full_name', 'user_metadata.name'],

@@ -3,7 +3,7 @@
  * (pg_net, on a table) and an Auth Hook (Supabase Auth, about a user). Both only *name* a user:
  * the engine re-reads it from auth.users, so nothing else in them is used, and nothing in them
  * is logged or stored (a Database Webhook's record carries encrypted_password and tokens).
- * @see ../../shared/SUPABASE-FACTS.md, "Database Webhooks" and "Auth Hooks"
+ * @see docs/supabase-webhooks-and-hooks.md
  */
 import { z } from 'zod';
 import { UserId } from '../http/schemas.ts';

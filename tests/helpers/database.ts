@@ -1,5 +1,5 @@
 /**
- * Test databases, Supabase-shaped (the same layout embedded mode builds, from SUPABASE-FACTS.md):
+ * Test databases, Supabase-shaped (the same layout embedded mode builds; docs/supabase-auth-users.md):
  * PGlite in memory by default; with TEST_DATABASE=postgres, a fresh database on the real server
  * named by TEST_DATABASE_URL, dropped afterwards. Nothing is mocked.
  */
