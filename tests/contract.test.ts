@@ -118,6 +118,19 @@ describe(`contract (${backendName} back end): one user`, () => {
     expect((await send().expect(200)).body).toMatchObject({ outcome: 'synced', action: 'created' });
     expect((await send().expect(200)).body).toMatchObject({ outcome: 'duplicate' });
   });
+
+  it('a Database Webhook DELETE applies the delete policy, once', async () => {
+    const id = await insertAuthUser(ctx.db.sql, { email: 'deleted-contract@example.com' });
+    await request(ctx.url).post(`/sync/${id}`).set(auth).expect(200);
+    await ctx.db.sql.query('DELETE FROM auth.users WHERE id = $1', [id]);
+    const body = databaseWebhookBody('DELETE', null, authUsersRecord(id, 'deleted-contract@example.com'));
+    const send = () => request(ctx.url).post('/webhooks/supabase').set(auth).set('content-type', 'application/json').send(body);
+    expect((await send().expect(200)).body).toMatchObject({ outcome: 'synced', action: 'deleted' });
+    expect(await profileOf(ctx.db.sql, id)).toBeNull();
+    // The user is gone everywhere now, but the delivery was recorded with its effect: a repeat is
+    // a duplicate, not a user_not_found.
+    expect((await send().expect(200)).body).toMatchObject({ outcome: 'duplicate' });
+  });
 });
 
 describe(`contract (${backendName} back end): a delivery whose sync failed`, () => {

@@ -52,7 +52,7 @@ async function profileStatement<T>(run: () => Promise<T>): Promise<T> {
 }
 
 /** Records a delivery unless it was recorded before; false for a repeat. */
-export async function claimDelivery(db: Queryable, { id, kind, userId }: DeliveryRecord): Promise<boolean> {
+async function claimDelivery(db: Queryable, { id, kind, userId }: DeliveryRecord): Promise<boolean> {
   // Inside the transaction of the delivery's effect: a replica handling the same delivery at the
   // same moment waits here on the primary key, then finds it claimed (or free, if ours rolled back).
   const rows = await db.query(
