@@ -142,83 +142,34 @@ const envSchema = z.object({
 
 export type Env = z.infer<typeof envSchema>;
 
-/** What happens to the profile of a user deleted from auth.users (DESIGN.md). */
+/**
+ * What happens to the profile of a user deleted from auth.users: delete the row, soft-delete it
+ * (`deleted_at`), or keep it.
+ */
 export type DeletePolicy = Env['DELETE_POLICY'];
 
 export type BackendMode = 'embedded' | 'postgres' | 'supabase';
 
-export interface Config {
-  host: string;
-  port: number;
-  logLevel: Env['LOG_LEVEL'];
-  mode: BackendMode;
-  database: { url?: string | undefined; poolMax: number };
-  embedded: { dataDir: string; seed: boolean };
-  supabase: {
-    url?: string | undefined;
-    serviceKey?: string | undefined;
-    /** Which variable held the key, for messages that must name it. */
-    keyVariable: 'SUPABASE_SERVICE_ROLE_KEY' | 'SUPABASE_SECRET_KEY';
-    idChunkSize: number;
-  };
-  profile: { table: string; fieldMap?: unknown; deletePolicy: DeletePolicy };
-  /** Undefined only in embedded mode, where the server generates an admin token at start. */
-  serviceTokens?: Env['SERVICE_TOKENS'];
-  webhooks: { secrets: Env['WEBHOOK_SECRET']; bodyLimit: number; retentionHours: number };
-  /** How `POST /sync/me` checks a user's Supabase access token. */
-  userTokens: {
-    hsSecret?: string | undefined;
-    jwksUrl?: string | undefined;
-    /** `<SUPABASE_URL>/auth/v1`, checked against `iss` when the project URL is known. */
-    issuer?: string | undefined;
-    syncAnonymous: boolean;
-  };
-  reconcile: { intervalSeconds: number; batchSize: number; deferredIntervalSeconds: number };
-  http: {
-    /** Browser origins allowed to call the API (besides the service's own, for Swagger UI). */
-    corsOrigins: string[];
-    /** Requests per caller per window; 0 turns rate limiting off. */
-    rateLimitMax: number;
-    rateLimitWindowSeconds: number;
-    /**
-     * Mean event-loop delay (ms, sampled each second) above which requests get 503 `overloaded`
-     * instead of queueing behind work the process cannot keep up with; 0 turns it off.
-     */
-    maxEventLoopDelayMs: number;
-    /**
-     * On shutdown, how long the listener stays open answering 503 `shutting_down` before it
-     * closes idle connections (http/closing.ts). Under the 10 s the process gives itself to exit.
-     */
-    shutdownDrainMs: number;
-  };
-}
-
-/** Chooses the back end as DESIGN.md lays out: DATABASE_URL wins, then a Supabase key, else embedded. */
+/** DATABASE_URL wins, then a Supabase URL with a key, else embedded. */
 function chooseMode(env: Env): BackendMode {
   if (env.DATABASE_URL) return 'postgres';
   if (env.SUPABASE_URL && (env.SUPABASE_SERVICE_ROLE_KEY ?? env.SUPABASE_SECRET_KEY)) return 'supabase';
   return 'embedded';
 }
 
-/** Parses the environment into a `Config`, or throws a `ConfigError` naming each bad variable. */
-export function loadConfig(source: NodeJS.ProcessEnv | Record<string, string | undefined>): Config {
-  const result = envSchema.safeParse(source);
-  if (!result.success) {
-    const lines = result.error.issues.map((issue) => {
-      const variable = issue.path.join('.') || '(environment)';
-      const given = source[variable];
-      const shown = given === undefined || /TOKEN|KEY|SECRET|DATABASE_URL/.test(variable) ? '' : ` (got "${given}")`;
-      return `  ${variable}: ${issue.message}${shown}`;
-    });
-    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
-  }
-  const env = result.data;
+/**
+ * The environment in, the `Config` out: each variable checked on its own, then (only once they all
+ * are valid) the cross-variable rule and the nesting into the shape the rest of the code reads.
+ */
+const configSchema = envSchema.transform((env, ctx) => {
   const mode = chooseMode(env);
-
   if (mode !== 'embedded' && env.SERVICE_TOKENS === undefined) {
-    throw new ConfigError(
-      'invalid configuration:\n  SERVICE_TOKENS: required outside embedded mode, as name:token pairs separated by commas (each token at least 32 characters)',
-    );
+    ctx.addIssue({
+      code: 'custom',
+      path: ['SERVICE_TOKENS'],
+      message: 'required outside embedded mode, as name:token pairs separated by commas (each token at least 32 characters)',
+    });
+    return z.NEVER;
   }
   return {
     host: env.HOST,
@@ -230,29 +181,47 @@ export function loadConfig(source: NodeJS.ProcessEnv | Record<string, string | u
     supabase: {
       url: env.SUPABASE_URL,
       serviceKey: env.SUPABASE_SERVICE_ROLE_KEY ?? env.SUPABASE_SECRET_KEY,
-      keyVariable: env.SUPABASE_SERVICE_ROLE_KEY ? 'SUPABASE_SERVICE_ROLE_KEY' : 'SUPABASE_SECRET_KEY',
+      /** Which variable held the key, for messages that must name it. */
+      keyVariable: env.SUPABASE_SERVICE_ROLE_KEY ? ('SUPABASE_SERVICE_ROLE_KEY' as const) : ('SUPABASE_SECRET_KEY' as const),
       idChunkSize: env.SUPABASE_ID_CHUNK_SIZE,
     },
-    profile: { table: env.PROFILE_TABLE, fieldMap: env.FIELD_MAP, deletePolicy: env.DELETE_POLICY },
+    profile: {
+      table: env.PROFILE_TABLE,
+      fieldMap: env.FIELD_MAP,
+      deletePolicy: env.DELETE_POLICY,
+    },
+    /** Undefined only in embedded mode, where the server generates an admin token at start. */
     serviceTokens: env.SERVICE_TOKENS,
     webhooks: {
       secrets: env.WEBHOOK_SECRET,
       bodyLimit: env.WEBHOOK_BODY_LIMIT,
       retentionHours: env.WEBHOOK_RETENTION_HOURS,
     },
+    /** How `POST /sync/me` checks a user's Supabase access token. */
     userTokens: {
       hsSecret: env.SUPABASE_JWT_SECRET,
       jwksUrl:
         env.SUPABASE_JWKS_URL ??
         (env.SUPABASE_URL ? new URL('/auth/v1/.well-known/jwks.json', env.SUPABASE_URL).toString() : undefined),
+      /** `<SUPABASE_URL>/auth/v1`, checked against `iss` when the project URL is known. */
       issuer: env.SUPABASE_URL ? new URL('/auth/v1', env.SUPABASE_URL).toString() : undefined,
       syncAnonymous: env.SYNC_ANONYMOUS_USERS,
     },
     http: {
+      /** Browser origins allowed to call the API (besides the service's own, for Swagger UI). */
       corsOrigins: env.CORS_ORIGINS,
+      /** Requests per caller per window; 0 turns rate limiting off. */
       rateLimitMax: env.RATE_LIMIT_MAX,
       rateLimitWindowSeconds: env.RATE_LIMIT_WINDOW_SECONDS,
+      /**
+       * Mean event-loop delay (ms, sampled each second) above which requests get 503 `overloaded`
+       * instead of queueing behind work the process cannot keep up with; 0 turns it off.
+       */
       maxEventLoopDelayMs: env.OVERLOAD_MAX_EVENT_LOOP_DELAY_MS,
+      /**
+       * On shutdown, how long the listener stays open answering 503 `shutting_down` before it
+       * closes idle connections (http/closing.ts). Under the 10 s the process gives itself to exit.
+       */
       shutdownDrainMs: env.SHUTDOWN_DRAIN_MS,
     },
     reconcile: {
@@ -261,4 +230,22 @@ export function loadConfig(source: NodeJS.ProcessEnv | Record<string, string | u
       deferredIntervalSeconds: env.DEFERRED_SYNC_INTERVAL_SECONDS,
     },
   };
+});
+
+/** The validated configuration, as `configSchema` produces it from the environment. */
+export type Config = z.output<typeof configSchema>;
+
+/** Parses the environment into a `Config`, or throws a `ConfigError` naming each bad variable. */
+export function loadConfig(source: NodeJS.ProcessEnv | Record<string, string | undefined>): Config {
+  const result = configSchema.safeParse(source);
+  if (!result.success) {
+    const lines = result.error.issues.map((issue) => {
+      const variable = issue.path.join('.') || '(environment)';
+      const given = source[variable];
+      const shown = given === undefined || /TOKEN|KEY|SECRET|DATABASE_URL/.test(variable) ? '' : ` (got "${given}")`;
+      return `  ${variable}: ${issue.message}${shown}`;
+    });
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  return result.data;
 }
