@@ -11,7 +11,7 @@ import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { auth } from './helpers/app.ts';
 import { onSupabase, useBackendApp, useBackendAppWithOutage } from './helpers/backends.ts';
-import { count, insertAuthUser, profileOf, updateAuthUser } from './helpers/users.ts';
+import { count, insertAuthUser, profileOf, softDeleteAuthUser, updateAuthUser } from './helpers/users.ts';
 import { waitFor } from './helpers/wait-for.ts';
 import { authUsersRecord, databaseWebhookBody } from './helpers/webhooks.ts';
 
@@ -51,7 +51,7 @@ describe(`contract (${backendName} back end): one user`, () => {
     const soft = await insertAuthUser(ctx.db.sql);
     for (const id of [hard, soft]) await request(ctx.url).post(`/sync/${id}`).set(auth).expect(200);
     await ctx.db.sql.query('DELETE FROM auth.users WHERE id = $1', [hard]);
-    await ctx.db.sql.query('UPDATE auth.users SET deleted_at = now(), email = NULL WHERE id = $1', [soft]);
+    await softDeleteAuthUser(ctx.db.sql, soft);
 
     for (const id of [hard, soft]) {
       expect((await request(ctx.url).post(`/sync/${id}`).set(auth).expect(200)).body.action).toBe('deleted');
@@ -83,7 +83,7 @@ describe(`contract (${backendName} back end): one user`, () => {
     await ctx.db.sql.query(`INSERT INTO public.users (id, email) VALUES ($1, 'orphan-contract@example.com')`, [orphan]);
     const softDeleted = await insertAuthUser(ctx.db.sql);
     await ctx.db.sql.query('INSERT INTO public.users (id) VALUES ($1)', [softDeleted]);
-    await ctx.db.sql.query('UPDATE auth.users SET deleted_at = now() WHERE id = $1', [softDeleted]);
+    await softDeleteAuthUser(ctx.db.sql, softDeleted);
     const live = await insertAuthUser(ctx.db.sql);
     await request(ctx.url).post(`/sync/${live}`).set(auth).expect(200);
 

@@ -85,12 +85,13 @@ export async function seedDemoData(db: Queryable): Promise<void> {
     VALUES (${demoUserIdSql(String(DEMO.staleUser))}, 'old.address@example.com', 'Name Before Change')
   `);
 
-  // User 37: soft-deleted by Supabase Auth (email obfuscated), profile still there.
+  // User 37: soft-deleted by Supabase Auth (email and phone scrambled, metadata emptied), profile
+  // still there.
   await db.query(`
-    INSERT INTO auth.users (instance_id, id, aud, role, email, raw_app_meta_data, raw_user_meta_data,
+    INSERT INTO auth.users (instance_id, id, aud, role, email, phone, raw_app_meta_data, raw_user_meta_data,
                             created_at, updated_at, deleted_at)
     VALUES ('00000000-0000-0000-0000-000000000000', ${demoUserIdSql('37')}, 'authenticated', 'authenticated',
-            NULL, '{"provider":"email","providers":["email"]}', '{}',
+            md5('departed@example.com 37'), md5('+15550100037 37'), '{}', '{}',
             now() - interval '90 days', now() - interval '1 day', now() - interval '1 day')
   `);
   await db.query(`

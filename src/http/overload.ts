@@ -10,9 +10,10 @@
  *   too. A busy process is alive.
  * - `GET /ready` is. Readiness takes the replica out of the load balancer until it catches up,
  *   which is what a saturated replica needs; it comes back on its own once the delay falls.
- * - Webhooks are shed too. Supabase Auth retries an Auth Hook answered 429/503 (three times,
- *   two seconds apart), so a quick 503 gets a second chance where a slow answer past the hook's
- *   timeout fails the signup outright. A Database Webhook (pg_net) is never retried, but on a
+ * - Webhooks are shed too. Supabase Auth retries an Auth Hook answered 429/503 with Retry-After
+ *   (at once, up to three attempts within its 5 s budget: docs/supabase-webhooks-and-hooks.md),
+ *   so a quick 503 gets another chance where a slow answer past the hook's timeout fails the
+ *   signup outright. A Database Webhook (pg_net) is never retried, but on a
  *   saturated loop it would time out all the same; the periodic reconcile repairs what it missed.
  *   Exempting them would keep the loop saturated for everyone, webhooks included.
  */

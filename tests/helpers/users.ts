@@ -43,6 +43,21 @@ export async function updateAuthUser(db: Queryable, id: string, set: { email?: s
   }
 }
 
+/**
+ * A soft delete as Supabase Auth makes it: `deleted_at` set, email and phone replaced by scrambled
+ * non-null stand-ins, both metadata objects emptied; the row stays.
+ */
+export async function softDeleteAuthUser(db: Queryable, id: string): Promise<void> {
+  await db.query(
+    `UPDATE auth.users
+        SET deleted_at = now(), updated_at = now(),
+            email = md5(id::text || 'email' || coalesce(email, '')), phone = md5(id::text || 'phone' || coalesce(phone, '')),
+            raw_user_meta_data = '{}', raw_app_meta_data = '{}'
+      WHERE id = $1`,
+    [id],
+  );
+}
+
 export async function profileOf(db: Queryable, id: string, table = 'public.users'): Promise<Record<string, unknown> | null> {
   const [row] = await db.query<{ row: Record<string, unknown> }>(`SELECT to_jsonb(p) AS row FROM ${table} p WHERE id = $1`, [id]);
   return row?.row ?? null;
