@@ -7,8 +7,8 @@
 import { startSupabaseStandIn, type SupabaseStandIn } from '../supabase-stand-in/index.ts';
 import { startApp, useAppContext, type AppContext, type TestApp } from './app.ts';
 import { createTestDatabase, onPostgres, type TestDatabase, type TestDatabaseOptions } from './database.ts';
+import { startAppBehindProxy } from './outage.ts';
 import { withSqlOutage } from './sql-outage.ts';
-import { startTcpProxy } from './tcp-proxy.ts';
 
 export const onSupabase = process.env.TEST_BACKEND === 'supabase';
 export const SERVICE_ROLE_KEY = 'stand-in-service-role-key-0123456789abcdefghij';
@@ -62,12 +62,9 @@ export function useBackendAppWithOutage(env: Record<string, string> = {}): AppCo
       return { db, t, close: async () => standIn?.close() };
     }
     if (onPostgres) {
-      const target = new URL(db.url!);
-      const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
-      const viaProxy = new URL(db.url!);
-      viaProxy.port = String(proxy.port);
+      const { t, proxy } = await startAppBehindProxy(db, env);
       outage = { down: () => proxy.down(), up: () => proxy.up() };
-      return { db, t: await startApp({ ...db, url: viaProxy.toString() }, env), close: () => proxy.close() };
+      return { db, t, close: () => proxy.close() };
     }
     const cut = withSqlOutage(db.sql);
     outage = { down: async () => cut.down(), up: async () => cut.up() };

@@ -17,6 +17,20 @@ export interface OutageContext {
   up(): Promise<boolean>;
 }
 
+/** An app on the PostgreSQL test database `db` that reaches it through a TCP proxy the test controls. */
+export async function startAppBehindProxy(db: TestDatabase, env: Record<string, string>): Promise<{ t: TestApp; proxy: TcpProxy }> {
+  const target = new URL(db.url!);
+  const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
+  const viaProxy = new URL(db.url!);
+  viaProxy.port = String(proxy.port);
+  try {
+    return { t: await startApp({ ...db, url: viaProxy.toString() }, env), proxy };
+  } catch (error) {
+    await proxy.close();
+    throw error;
+  }
+}
+
 export function useAppWithOutage(env: Record<string, string> = {}): OutageContext {
   let db: TestDatabase | undefined;
   let t: TestApp | undefined;
@@ -24,11 +38,7 @@ export function useAppWithOutage(env: Record<string, string> = {}): OutageContex
   beforeAll(async () => {
     db = await createTestDatabase();
     if (onPostgres) {
-      const target = new URL(db.url!);
-      proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
-      const viaProxy = new URL(db.url!);
-      viaProxy.port = String(proxy.port);
-      t = await startApp({ ...db, url: viaProxy.toString() }, env);
+      ({ t, proxy } = await startAppBehindProxy(db, env));
     } else {
       t = await startApp(db, env);
     }
