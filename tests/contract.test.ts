@@ -119,6 +119,14 @@ describe(`contract (${backendName} back end): one user`, () => {
     expect((await send().expect(200)).body).toMatchObject({ outcome: 'duplicate' });
   });
 
+  it('the store\'s one write answers every id asked for, a repeated user (in any case) written once', async () => {
+    const id = await insertAuthUser(ctx.db.sql, { email: 'batch-contract@example.com' });
+    const gone = randomUUID();
+    const outcomes = await ctx.t.app.sync.profiles.syncUsers([id, gone, id.toUpperCase()], { actor: 'test', source: 'api' });
+    expect(outcomes.map((outcome) => outcome?.action ?? null)).toEqual(['created', null, 'created']);
+    expect(await profileOf(ctx.db.sql, id)).toMatchObject({ email: 'batch-contract@example.com' });
+  });
+
   it('a Database Webhook DELETE applies the delete policy, once', async () => {
     const id = await insertAuthUser(ctx.db.sql, { email: 'deleted-contract@example.com' });
     await request(ctx.url).post(`/sync/${id}`).set(auth).expect(200);

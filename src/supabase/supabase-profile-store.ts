@@ -217,10 +217,15 @@ export class SupabaseProfileStore implements ProfileStore {
     return { handled: items.length, created: count('created'), updated: count('updated'), unchanged: count('unchanged'), nextCursor };
   }
 
-  /** Maps live users and writes the profiles that differ, a chunk a request; audited in the log. */
+  /**
+   * Maps live users and writes the profiles that differ, a chunk a request; audited in the log.
+   * Each user once: one upsert cannot write a row twice, and a user may be named twice (an id in
+   * two spellings, or a scan that met a user again after new users shifted the pages).
+   */
   async #upsert(users: readonly AuthUser[], context: WriteContext): Promise<UpsertOutcome[]> {
     if (users.length === 0) return [];
-    const rows = users.map((user) => ({ userId: user.id, values: mapUser(user, this.#mapping) }));
+    const unique = new Map(users.map((user) => [user.id, user]));
+    const rows = [...unique.values()].map((user) => ({ userId: user.id, values: mapUser(user, this.#mapping) }));
     const currents = await this.#profiles(rows.map((row) => row.userId));
     const plans = rows.map(({ userId, values }) => ({ userId, current: currents.get(userId) ?? null, ...this.#plan(userId, values, currents.get(userId) ?? null) }));
     const toWrite = plans.filter((plan) => plan.current === null || plan.changedFields.length > 0);
