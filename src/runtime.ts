@@ -10,6 +10,8 @@
  * command that only reads never does.
  */
 import { createClient } from '@supabase/supabase-js';
+import { CaptureDrain, type DrainReport } from './capture/drain.ts';
+import { captureStatus, installCapture, uninstallCapture, type CaptureMode, type CaptureStatus } from './capture/install.ts';
 import type { BackendMode, Config } from './config/config.ts';
 import { ConfigError } from './config/config.ts';
 import { migrate } from './db/migrate.ts';
@@ -44,11 +46,34 @@ export interface Runtime {
   reconciler: Reconciler;
   jobs: JobRunner;
   deliveries: WebhookDeliveries;
-  /** Starts the periodic reconcile, deferred syncs and the job queue's polling. Once. */
+  /** Capture (src/capture/): whether it is on, and why not. */
+  capture: CaptureInfo;
+  /** Seconds between reconcile passes (0: off): RECONCILE_INTERVAL_SECONDS, else by capture. */
+  reconcileIntervalSeconds: number;
+  /** Capture commands, on SQL back ends. */
+  captureControl?: CaptureControl;
+  /** Starts the periodic reconcile, deferred syncs, the job queue's polling and the capture drain. Once. */
   startBackground(): void;
   /** Stops background work (a run in progress finishes first), then closes what was opened. */
   close(): Promise<void>;
 }
+
+export type CaptureInfo =
+  | { state: 'on'; installed: 'now' | 'already' }
+  | { state: 'off'; reason: string }
+  | { state: 'unavailable'; reason: string };
+
+/** Capture as an operator handles it (SQL back ends only): the CLI's `capture` commands. */
+export interface CaptureControl {
+  status(): Promise<CaptureStatus>;
+  install(): Promise<CaptureMode>;
+  uninstall(): Promise<{ removed: string[] }>;
+  /** Drains one batch now (the server drains by itself once its background work runs). */
+  drainBatch(): Promise<DrainReport>;
+}
+
+/** Without capture the reconcile is how missed changes are found; with it, only the safety net. */
+const RECONCILE_SECONDS = { withoutCapture: 300, withCapture: 3600 };
 
 export interface RuntimeOptions {
   /** An already open database to use instead of the one the configuration names (tests). Not closed. */
@@ -59,7 +84,13 @@ export interface RuntimeOptions {
     sync?: SyncObserver;
     reconcile?: ReconcilerOptions['onRun'];
     delivery?: (kind: string, outcome: string) => void;
+    capture?: (report: DrainReport) => void;
   };
+  /**
+   * Install capture at start-up when the configuration asks for it (default). The CLI opens the
+   * runtime without, and installs or removes it only when told to.
+   */
+  installCapture?: boolean;
 }
 
 const SILENT: Log = { info: () => undefined, warn: () => undefined, error: () => undefined };
@@ -72,6 +103,8 @@ interface Opened {
   profiles: ProfileStore;
   state: ServiceState;
   description: string;
+  /** The SQL back end's database and store, for capture; absent in Supabase API mode. */
+  sql?: { client: SqlClient; profiles: SqlProfileStore };
   close(): Promise<void>;
 }
 
@@ -106,6 +139,7 @@ async function openSql(config: Config, options: RuntimeOptions, log: Log): Promi
       profiles,
       state: new SqlServiceState(sql, profiles),
       description,
+      sql: { client: sql, profiles },
       close: () => (owned ? sql.close() : Promise.resolve()),
     };
   } catch (error) {
@@ -145,6 +179,52 @@ async function openSupabase(config: Config, log: Log): Promise<Opened> {
   };
 }
 
+/**
+ * Capture on a SQL back end: installed (or found current) when CAPTURE is on, with the drain that
+ * empties its queue. Supabase API mode has no way to install a trigger.
+ */
+async function openCapture(config: Config, opened: Opened, options: RuntimeOptions, log: Log) {
+  if (opened.sql === undefined) {
+    const reason = 'Supabase API mode cannot install triggers; changes arrive through webhooks and the periodic reconcile';
+    if (config.capture.enabled) log.info({ reason }, 'capture unavailable');
+    return { capture: { state: 'unavailable', reason } as CaptureInfo };
+  }
+  const { client, profiles } = opened.sql;
+  const drain = new CaptureDrain(
+    client,
+    profiles,
+    {
+      batchSize: config.capture.batchSize,
+      pollMs: config.capture.pollMs,
+      ...(options.observers?.capture ? { observe: options.observers.capture } : {}),
+      ...(options.observers?.sync ? { observeSyncs: options.observers.sync } : {}),
+    },
+    log,
+  );
+  const control: CaptureControl = {
+    status: () => captureStatus(client, opened.mapping),
+    install: () => installCapture(client, opened.mapping, log),
+    uninstall: () => uninstallCapture(client),
+    drainBatch: () => drain.drainBatch(),
+  };
+  if (!config.capture.enabled) {
+    const status = await captureStatus(client, opened.mapping);
+    if (status.triggers.insertDelete !== 'absent' || status.triggers.update !== 'absent') {
+      log.warn(
+        { queueDepth: status.queueDepth },
+        'CAPTURE=off, but capture triggers are installed on auth.users: their changes queue up undrained. Remove them with `npm run cli -- capture uninstall`',
+      );
+    }
+    return { capture: { state: 'off', reason: 'CAPTURE=off' } as CaptureInfo, control };
+  }
+  if (options.installCapture === false) {
+    return { capture: { state: 'off', reason: 'not installed by this command' } as CaptureInfo, control };
+  }
+  const mode = await installCapture(client, opened.mapping, log);
+  if (!mode.active) return { capture: { state: 'off', reason: mode.reason } as CaptureInfo, control };
+  return { capture: { state: 'on', installed: mode.installed } as CaptureInfo, control, drain };
+}
+
 export async function openRuntime(config: Config, options: RuntimeOptions = {}): Promise<Runtime> {
   const log = options.logger ?? SILENT;
   const observers = options.observers ?? {};
@@ -166,7 +246,12 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     log,
   );
   const jobs = new JobRunner(profiles, state, engine, { batchSize }, log);
+
+  const { capture, control, drain } = await openCapture(config, opened, options, log);
+  const reconcileIntervalSeconds =
+    config.reconcile.intervalSeconds ?? (capture.state === 'on' ? RECONCILE_SECONDS.withCapture : RECONCILE_SECONDS.withoutCapture);
   let schedule: Schedule | undefined;
+  let drainStarted: Promise<void> | undefined;
   return {
     mode: config.mode,
     description: opened.description,
@@ -176,10 +261,16 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     reconciler,
     jobs,
     deliveries: new WebhookDeliveries(state, engine, observers.delivery),
+    capture,
+    reconcileIntervalSeconds,
+    ...(control ? { captureControl: control } : {}),
     startBackground() {
-      schedule ??= startSchedule(reconciler, jobs, config.reconcile, log);
+      schedule ??= startSchedule(reconciler, jobs, { ...config.reconcile, intervalSeconds: reconcileIntervalSeconds }, log);
+      drainStarted ??= drain?.start();
     },
     async close() {
+      await drainStarted;
+      await drain?.stop();
       await schedule?.stop();
       // A job started by a command (the CLI's reconcile) finishes its batch before the database closes.
       await jobs.stop();

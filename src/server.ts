@@ -59,7 +59,7 @@ async function main(): Promise<void> {
 
   const address = await app.listen({ host: config.host, port: config.port });
   const base = address.replace('://0.0.0.0', '://127.0.0.1').replace('://[::]', '://127.0.0.1');
-  const { intervalSeconds } = config.reconcile;
+  const intervalSeconds = app.sync.reconcileIntervalSeconds;
   const lines = [
     '',
     `  supabase-user-sync is listening on ${address} (${app.sync.description})`,

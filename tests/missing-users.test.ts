@@ -69,6 +69,7 @@ describe('GET /users/missing', () => {
         LOG_LEVEL: 'silent',
         RECONCILE_INTERVAL_SECONDS: '0',
         DEFERRED_SYNC_INTERVAL_SECONDS: '0',
+        CAPTURE: 'off',
       }),
       { sql: counting },
     );

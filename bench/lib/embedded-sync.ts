@@ -60,7 +60,7 @@ export async function embeddedSync(context: BenchContext): Promise<Comparison> {
   const windowMs = context.quick ? 1000 : 3000;
   const serviceFolder = await mkdtemp(path.join(os.tmpdir(), 'usersync-bench-embedded-'));
   const directFolder = await mkdtemp(path.join(os.tmpdir(), 'usersync-bench-pglite-'));
-  const service = await startService({ EMBEDDED_DATA_DIR: serviceFolder, RECONCILE_INTERVAL_SECONDS: '0', RATE_LIMIT_MAX: '1000000' });
+  const service = await startService({ EMBEDDED_DATA_DIR: serviceFolder, RECONCILE_INTERVAL_SECONDS: '0', CAPTURE: 'off', RATE_LIMIT_MAX: '1000000' });
   const direct = await directPglite(directFolder);
   try {
     const viaHttp = (userId: string) => service.request('POST', `/sync/${userId}`);

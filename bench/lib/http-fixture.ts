@@ -69,6 +69,7 @@ export async function openHttpFixture(context: BenchContext, options: { prepared
         // No background work competing with the requests measured.
         RECONCILE_INTERVAL_SECONDS: '0',
         DEFERRED_SYNC_INTERVAL_SECONDS: '0',
+        CAPTURE: 'off',
       },
     });
     started.push(service);

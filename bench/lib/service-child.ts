@@ -137,5 +137,6 @@ export const startPostgresService = (databaseUrl: string): Promise<ServiceChild>
     DATABASE_URL: databaseUrl,
     RECONCILE_INTERVAL_SECONDS: '0',
     DEFERRED_SYNC_INTERVAL_SECONDS: '0',
+    CAPTURE: 'off',
     RATE_LIMIT_MAX: '1000000',
   });

@@ -29,12 +29,13 @@ const booleanFlag = (fallback: boolean) =>
     .optional()
     .transform((value) => (value === undefined || value === '' ? fallback : ['true', '1', 'yes'].includes(value)));
 
-const integer = (fallback: number, min: number, max: number) =>
+/** An integer in range, or undefined when unset (the default then depends on other settings). */
+const optionalInteger = (min: number, max: number) =>
   z
     .string()
     .optional()
     .transform((value, ctx) => {
-      if (value === undefined || value.trim() === '') return fallback;
+      if (value === undefined || value.trim() === '') return undefined;
       const parsed = Number(value);
       if (!Number.isInteger(parsed) || parsed < min || parsed > max) {
         ctx.addIssue({ code: 'custom', message: `expected an integer from ${min} to ${max}` });
@@ -42,6 +43,8 @@ const integer = (fallback: number, min: number, max: number) =>
       }
       return parsed;
     });
+
+const integer = (fallback: number, min: number, max: number) => optionalInteger(min, max).transform((value) => value ?? fallback);
 
 const envSchema = z.object({
   HOST: optionalString.transform((value) => value ?? '127.0.0.1'),
@@ -125,9 +128,17 @@ const envSchema = z.object({
   }),
   WEBHOOK_BODY_LIMIT: integer(1024 * 1024, 1024, 64 * 1024 * 1024),
   WEBHOOK_RETENTION_HOURS: integer(72, 1, 24 * 365),
-  RECONCILE_INTERVAL_SECONDS: integer(300, 0, 7 * 24 * 3600),
+  // Unset: 300 s, or 3600 s when capture is installed (the reconcile is then only the safety net).
+  RECONCILE_INTERVAL_SECONDS: optionalInteger(0, 7 * 24 * 3600),
   RECONCILE_BATCH_SIZE: integer(1000, 1, 10_000),
   DEFERRED_SYNC_INTERVAL_SECONDS: integer(5, 0, 3600),
+
+  CAPTURE: z
+    .enum(['on', 'off', 'true', 'false', '1', '0', ''], { error: 'expected on or off' })
+    .optional()
+    .transform((value) => value === undefined || value === '' || ['on', 'true', '1'].includes(value)),
+  CAPTURE_POLL_MS: integer(1000, 50, 60_000),
+  CAPTURE_BATCH_SIZE: integer(1000, 1, 10_000),
 
   SERVICE_TOKENS: optionalString.transform((value, ctx) => {
     if (value === undefined) return undefined;
@@ -224,7 +235,17 @@ const configSchema = envSchema.transform((env, ctx) => {
        */
       shutdownDrainMs: env.SHUTDOWN_DRAIN_MS,
     },
+    /**
+     * Capture (src/capture/): triggers on auth.users record each change in user_sync.changes, and
+     * the service drains them. SQL back ends only; Supabase API mode cannot install triggers.
+     */
+    capture: {
+      enabled: env.CAPTURE,
+      pollMs: env.CAPTURE_POLL_MS,
+      batchSize: env.CAPTURE_BATCH_SIZE,
+    },
     reconcile: {
+      /** Undefined when not set: the runtime picks 300 s, or 3600 s with capture installed. */
       intervalSeconds: env.RECONCILE_INTERVAL_SECONDS,
       batchSize: env.RECONCILE_BATCH_SIZE,
       deferredIntervalSeconds: env.DEFERRED_SYNC_INTERVAL_SECONDS,

@@ -7,7 +7,7 @@ import type { SqlClient } from './sql-client.ts';
 import { migrations as allMigrations, type Migration } from './migrations.ts';
 
 /** An arbitrary constant naming "user_sync migrations" among advisory locks. */
-const MIGRATION_LOCK_KEY = 7_321_004_211;
+export const MIGRATION_LOCK_KEY = 7_321_004_211;
 
 export async function migrate(
   sql: SqlClient,

@@ -92,4 +92,20 @@ export const migrations: readonly Migration[] = [
       ALTER TABLE user_sync.webhook_deliveries SET UNLOGGED;
     `,
   },
+  {
+    version: 5,
+    name: 'capture queue',
+    sql: `
+      -- Capture (src/capture/): a trigger on auth.users appends the id of each user that changed,
+      -- in the transaction of the change, and the service drains the rows. Append-only and
+      -- refusing nothing (no foreign key, no check, no unique key but the generated id), so a
+      -- sign-up can never fail on it. No payload: the drain re-reads auth.users.
+      CREATE TABLE user_sync.changes (
+        id         bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        user_id    uuid        NOT NULL,
+        op         text        NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now()
+      );
+    `,
+  },
 ];

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { Log } from '../logging.ts';
+import { listenWithReconnect } from './pg-listen.ts';
 import type { Queryable, QueryOptions, SqlClient } from './sql-client.ts';
 
 export interface PgClientOptions {
@@ -119,6 +120,13 @@ export function createPgClient(options: PgClientOptions): SqlClient {
         release(broken);
       }
     },
+    listen: async (channel, handlers) =>
+      listenWithReconnect(
+        { connectionString: options.connectionString, applicationName: `${options.applicationName ?? 'supabase-user-sync'} (listen)` },
+        channel,
+        handlers,
+        options.logger,
+      ),
     close: () => pool.end(),
   };
 }

@@ -34,6 +34,12 @@ export async function createPgliteClient(dataDir: string): Promise<SqlClient & {
         held.delete(key);
       }
     },
+    async listen(channel, { notified, connected }) {
+      // In process: PGlite delivers a notification after the statement that committed it.
+      const unlisten = await pglite.listen(channel, () => notified());
+      connected();
+      return { close: () => unlisten() };
+    },
     close: () => pglite.close(),
   };
 }

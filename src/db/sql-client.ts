@@ -20,6 +20,21 @@ export interface Queryable {
   exec(sql: string): Promise<void>;
 }
 
+/** A LISTEN in progress; `close` ends it. */
+export interface Listening {
+  close(): Promise<void>;
+}
+
+export interface ListenHandlers {
+  /** A notification arrived on the channel (several may be folded into one call). */
+  notified: () => void;
+  /**
+   * The listening connection is (again) established. Notifications sent while it was down are
+   * lost, so whatever they announce must be looked for now.
+   */
+  connected: () => void;
+}
+
 export type LockedRun<T> = { acquired: true; value: T } | { acquired: false };
 
 export interface SqlClient extends Queryable {
@@ -31,5 +46,10 @@ export interface SqlClient extends Queryable {
    * other replica); when someone else holds it, returns at once without running `work`.
    */
   withTryLock<T>(key: number, work: () => Promise<T>): Promise<LockedRun<T>>;
+  /**
+   * LISTENs on `channel` on a connection of its own, outside any transaction, reconnecting by
+   * itself when the connection is lost. Resolves at once, even if the first connect fails.
+   */
+  listen(channel: string, handlers: ListenHandlers): Promise<Listening>;
   close(): Promise<void>;
 }

@@ -63,6 +63,15 @@ async function claimDelivery(db: Queryable, { id, kind, userId }: DeliveryRecord
   return rows.length === 1;
 }
 
+/** What one capture batch did: rows claimed, distinct users, and the users no longer live. */
+export interface ChangesSync {
+  claimed: number;
+  users: number;
+  created: number;
+  updated: number;
+  gone: string[];
+}
+
 /** A row of the upsert statements (statements/upserts.ts); `inserted` is null when nothing was written. */
 interface UpsertRow {
   id: string;
@@ -182,6 +191,27 @@ export class SqlProfileStore implements ProfileStore {
     );
     const { handled, created, updated, last_id: lastId, more } = row!;
     return { handled, created, updated, unchanged: handled - created - updated, nextCursor: more ? lastId : null };
+  }
+
+  /**
+   * One capture batch (statements/upserts.ts `syncChanges`): claims and deletes up to `limit`
+   * queued changes and syncs their live users, in this view's transaction, which must also apply
+   * the delete policy to the `gone` users before it commits. A refused row throws a 409/422
+   * problem and claims nothing.
+   */
+  async syncChanges(limit: number, context: WriteContext): Promise<ChangesSync> {
+    const [row] = await profileStatement(() =>
+      this.#view.db.query<ChangesSync>(this.#shared.statements.syncChanges, [limit, context.actor, context.source, this.#shared.statements.tracked], {
+        prepared: true,
+      }),
+    );
+    return row!;
+  }
+
+  /** Claims and deletes up to `limit` queued changes without syncing: the distinct user ids they name. */
+  async claimChanges(limit: number): Promise<string[]> {
+    const rows = await this.#view.db.query<{ id: string }>(this.#shared.statements.claimChanges, [limit], { prepared: true });
+    return rows.map(({ id }) => id);
   }
 
   async retireProfiles(userIds: readonly string[], context: WriteContext): Promise<RetireOutcome[]> {

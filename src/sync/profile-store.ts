@@ -15,7 +15,7 @@ import type { AuthUser } from './auth-user.ts';
 export type ProfileRow = Record<string, unknown>;
 
 /** Which path caused a write; recorded in the audit log and in metrics. */
-export type SyncSource = 'api' | 'me' | 'webhook' | 'reconcile';
+export type SyncSource = 'api' | 'me' | 'webhook' | 'reconcile' | 'capture';
 
 export interface WriteContext {
   /** The caller's name (a service token's name, a user id, …): never a secret. */

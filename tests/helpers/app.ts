@@ -42,6 +42,9 @@ export async function startApp(db: TestDatabase | null, env: Record<string, stri
     // No background runs unless a test asks: they would write while tests count rows.
     RECONCILE_INTERVAL_SECONDS: '0',
     DEFERRED_SYNC_INTERVAL_SECONDS: '0',
+    // Nor capture: its drain would sync users a test inserts to find them missing. The capture
+    // tests turn it on.
+    CAPTURE: 'off',
     // Tests poll and fan out; the rate-limit test turns it on for itself.
     RATE_LIMIT_MAX: '0',
     // A loaded test machine must not shed the suite's requests; the overload test turns it on.

@@ -45,6 +45,7 @@ export async function startServerProcess(
       ...(db?.url ? { DATABASE_URL: db.url } : { EMBEDDED_DATA_DIR: 'memory://' }),
       RECONCILE_INTERVAL_SECONDS: '0',
       DEFERRED_SYNC_INTERVAL_SECONDS: '0',
+      CAPTURE: 'off',
       RATE_LIMIT_MAX: '0',
       ...env,
     },

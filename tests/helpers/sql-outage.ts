@@ -39,6 +39,8 @@ export function withSqlOutage(sql: SqlClient): SqlOutage {
       cut();
       return sql.withTryLock(key, work);
     },
+    // In process, notifications cannot be cut; the drain's statements are.
+    listen: (channel, handlers) => sql.listen(channel, handlers),
     close: () => sql.close(),
   };
   return {

@@ -40,6 +40,16 @@ export interface UpsertStatements {
    * (null for the first page) → one row (handled, created, updated, last_id, more): counts only.
    */
   syncPage: Record<UserStep, string>;
+  /**
+   * A capture batch: claims the oldest $1 rows of user_sync.changes no other replica holds
+   * (SKIP LOCKED), deletes them, and syncs each distinct live user they name. → one row
+   * (claimed, users, created, updated, gone): `gone` the ids of users absent or soft-deleted now,
+   * for the delete policy in the same transaction. A refused row fails the whole statement, and
+   * the claim with it.
+   */
+  syncChanges: string;
+  /** The claim alone (for a batch that was refused): → the distinct user ids of the rows taken. */
+  claimChanges: string;
 }
 
 export function upsertStatements(table: string, mapping: FieldMapping, rules: ProfileRules): UpsertStatements {
@@ -141,7 +151,28 @@ export function upsertStatements(table: string, mapping: FieldMapping, rules: Pr
            (SELECT count(*) FROM page) > $1::int AS more`,
     );
 
+  // Rows are taken in queue order; with several replicas each takes rows the others do not hold.
+  const claim = `claimed AS (
+      SELECT id FROM user_sync.changes ORDER BY id LIMIT $1::int FOR UPDATE SKIP LOCKED
+    ), drained AS (
+      DELETE FROM user_sync.changes c USING claimed WHERE c.id = claimed.id RETURNING c.user_id
+    ), users AS (
+      SELECT DISTINCT user_id AS id FROM drained
+    )`;
+  const syncChanges = upsertFrom(
+    `${claim}, ${liveInput(mapping, rules, `u.id = ANY (ARRAY(SELECT id FROM users)) AND ${LIVE_USER}`)}`,
+    'input',
+    '',
+    `SELECT (SELECT count(*) FROM claimed)::int AS claimed,
+           (SELECT count(*) FROM users)::int AS users,
+           (SELECT count(*) FILTER (WHERE inserted) FROM changed)::int AS created,
+           (SELECT count(*) FILTER (WHERE NOT inserted) FROM changed)::int AS updated,
+           ARRAY(SELECT id::text FROM users WHERE id NOT IN (SELECT id FROM input)) AS gone`,
+  );
+
   return {
+    syncChanges,
+    claimChanges: `WITH ${claim} SELECT id::text AS id FROM users`,
     upsert: upsertFrom(jsonInput(mapping, rules)),
     syncLiveOne: upsertFrom(liveInput(mapping, rules, oneLiveUser)),
     syncLiveMany: upsertFrom(liveInput(mapping, rules, `u.id = ANY ($1::uuid[]) AND ${LIVE_USER}`)),

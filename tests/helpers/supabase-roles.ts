@@ -1,0 +1,76 @@
+/**
+ * Who writes what, as on hosted Supabase (docs/capture.md): `supabase_auth_admin` owns the auth
+ * schema and writes auth.users, with search_path `auth` and no rights on the profile table or
+ * user_sync; the service connects as a non-superuser (Supabase's `postgres` is one) holding ALL on
+ * auth.users (so TRIGGER) without owning it.
+ *
+ * On the real server the app connects as that role through its own URL. PGlite has one session,
+ * whose user is a superuser: the session takes on the service's role with SET ROLE, and the Auth
+ * writes switch to `supabase_auth_admin` for their transaction only (SET LOCAL ROLE is checked
+ * against the session user, so both work).
+ */
+import type { Queryable } from '../../src/db/sql-client.ts';
+import type { TestDatabase } from './database.ts';
+
+/** The non-superuser the service runs as in these tests; cluster-wide, like every role. */
+export const SERVICE_ROLE = 'usersync_service';
+
+const createServiceRole = `
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${SERVICE_ROLE}') THEN
+    CREATE ROLE ${SERVICE_ROLE} LOGIN NOSUPERUSER NOCREATEROLE;
+  END IF;
+EXCEPTION
+  WHEN duplicate_object OR unique_violation THEN NULL;
+END
+$$`;
+
+export interface SupabaseRolesOptions {
+  /** Leave TRIGGER on auth.users out of the service's grant, as some projects' migrations do. */
+  withoutTrigger?: boolean;
+}
+
+/**
+ * Hands auth to `supabase_auth_admin` and public.users to the service's role, grants the service
+ * what Supabase grants `postgres`, and returns the environment that makes the app connect as the
+ * service (on PGlite, the session has become the service's role and the app gets the database itself).
+ */
+export async function asOnSupabase(db: TestDatabase, options: SupabaseRolesOptions = {}): Promise<Record<string, string>> {
+  await db.sql.exec(createServiceRole);
+  const [database] = await db.sql.query<{ name: string }>('SELECT current_database() AS name');
+  const privileges = options.withoutTrigger
+    ? 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES'
+    : 'ALL';
+  await db.sql.exec(`
+    ALTER SCHEMA auth OWNER TO supabase_auth_admin;
+    DO $$
+    DECLARE t text;
+    BEGIN
+      FOR t IN SELECT tablename FROM pg_tables WHERE schemaname = 'auth' LOOP
+        EXECUTE format('ALTER TABLE auth.%I OWNER TO supabase_auth_admin', t);
+        EXECUTE format('GRANT ${privileges} ON auth.%I TO ${SERVICE_ROLE}', t);
+      END LOOP;
+    END
+    $$;
+    GRANT USAGE ON SCHEMA auth TO ${SERVICE_ROLE};
+    GRANT CREATE ON DATABASE "${database!.name}" TO ${SERVICE_ROLE};
+    GRANT USAGE, CREATE ON SCHEMA public TO ${SERVICE_ROLE};
+    ALTER TABLE public.users OWNER TO ${SERVICE_ROLE};
+  `);
+  if (db.url === undefined) {
+    await db.sql.exec(`SET ROLE ${SERVICE_ROLE}`);
+    return {};
+  }
+  const url = new URL(db.url);
+  url.username = SERVICE_ROLE;
+  return { DATABASE_URL: url.toString() };
+}
+
+/** Runs `work` in one transaction as Supabase Auth does: role `supabase_auth_admin`, search_path `auth`. */
+export function asSupabaseAuth<T>(db: TestDatabase, work: (tx: Queryable) => Promise<T>): Promise<T> {
+  return db.sql.transaction(async (tx) => {
+    await tx.exec('SET LOCAL ROLE supabase_auth_admin; SET LOCAL search_path = auth');
+    return work(tx);
+  });
+}
