@@ -3,11 +3,13 @@
  * service drains them into profiles without any webhook or reconcile. Auth writes come from
  * `supabase_auth_admin`; the service runs as a non-superuser (helpers/supabase-roles.ts).
  */
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { startApp, type TestApp } from './helpers/app.ts';
-import { hardDelete, signIn, signUp, softDelete, updateMetadata } from './helpers/auth-writes.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
-import { asOnSupabase, asSupabaseAuth, SERVICE_ROLE } from './helpers/supabase-roles.ts';
+import { hardDelete, signIn, signUp, softDelete, updateMetadata, writeSignUp } from './helpers/auth-writes.ts';
+import { createTestDatabase, onPostgres, type TestDatabase } from './helpers/database.ts';
+import { asOnSupabase, asSupabaseAuth, asSupabaseAuthWithNotices, SERVICE_ROLE } from './helpers/supabase-roles.ts';
 import { auditRows, count, profileOf } from './helpers/users.ts';
 import { waitFor } from './helpers/wait-for.ts';
 
@@ -19,6 +21,13 @@ async function captureApp(env: Record<string, string> = {}, roles: Parameters<ty
   const t = await startApp(db, { ...CAPTURE_ON, ...connection, ...env });
   return { db, t, env: { ...CAPTURE_ON, ...connection, ...env } };
 }
+
+/** The service's own connection URL (as its role), on the real server. */
+const serviceUrl = (db: TestDatabase) => {
+  const url = new URL(db.url!);
+  url.username = SERVICE_ROLE;
+  return url.toString();
+};
 
 const queued = (db: TestDatabase) => count(db.sql, 'SELECT 1 FROM user_sync.changes');
 
@@ -90,5 +99,169 @@ describe('capture, as Supabase Auth writes auth.users', () => {
   it('closes', async () => {
     await t.close();
     await db.close();
+  });
+});
+
+const SIGN_UP_INSERT = `INSERT INTO users (instance_id, id, aud, role, email, raw_app_meta_data, raw_user_meta_data, created_at, updated_at)
+  VALUES ('00000000-0000-0000-0000-000000000000', $1, 'authenticated', '', $2, '{"provider": "email", "providers": ["email"]}', '{}', now(), now())`;
+
+describe('a broken outbox never fails a sign-up', () => {
+  let db: TestDatabase;
+  let t: TestApp;
+
+  it('starts', async () => {
+    ({ db, t } = await captureApp());
+  });
+
+  it('with INSERT on user_sync.changes revoked, the sign-up commits, a WARNING says so, and the reconcile repairs the user', async () => {
+    await db.sql.exec(`REVOKE INSERT ON user_sync.changes FROM ${SERVICE_ROLE}`);
+    const id = randomUUID();
+    const notices = await asSupabaseAuthWithNotices(db, [{ sql: SIGN_UP_INSERT, params: [id, `revoked-${id}@example.com`] }]);
+    expect(await count(db.sql, 'SELECT 1 FROM auth.users WHERE id = $1', [id])).toBe(1);
+    expect(notices.join('\n')).toMatch(new RegExp(`WARNING: user_sync capture: the change of auth user ${id} was not recorded`));
+    expect(await profileOf(db.sql, id)).toBeNull();
+    await db.sql.exec(`GRANT INSERT ON user_sync.changes TO ${SERVICE_ROLE}`);
+
+    await t.app.sync.reconciler.runOnce();
+    expect(await profileOf(db.sql, id)).toMatchObject({ id, email: `revoked-${id}@example.com` });
+  });
+
+  it.skipIf(!onPostgres)(
+    'with user_sync.changes locked by another session (PostgreSQL only: PGlite has one session), the sign-up waits at most the lock timeout and commits',
+    async () => {
+      const locker = new pg.Client({ connectionString: db.url });
+      await locker.connect();
+      try {
+        await locker.query('BEGIN');
+        await locker.query('LOCK TABLE user_sync.changes IN ACCESS EXCLUSIVE MODE');
+        const id = randomUUID();
+        const notices = await asSupabaseAuthWithNotices(db, [{ sql: SIGN_UP_INSERT, params: [id, `locked-${id}@example.com`] }]);
+        expect(notices.join('\n')).toMatch(/WARNING: user_sync capture: the change of auth user .* was not recorded \(55P03/);
+        expect(await count(db.sql, 'SELECT 1 FROM auth.users WHERE id = $1', [id])).toBe(1);
+      } finally {
+        await locker.query('ROLLBACK');
+        await locker.end();
+      }
+    },
+  );
+
+  it('with user_sync.changes dropped, the sign-up commits with a WARNING, and the next start lays the queue out again', async () => {
+    await db.sql.exec('DROP TABLE user_sync.changes');
+    const id = randomUUID();
+    const notices = await asSupabaseAuthWithNotices(db, [{ sql: SIGN_UP_INSERT, params: [id, `dropped-${id}@example.com`] }]);
+    expect(notices.join('\n')).toMatch(/WARNING: user_sync capture: .* was not recorded \(42P01/);
+    expect(await count(db.sql, 'SELECT 1 FROM auth.users WHERE id = $1', [id])).toBe(1);
+    await t.close();
+    t = await startApp(db, { ...CAPTURE_ON, ...(db.url ? { DATABASE_URL: serviceUrl(db) } : {}) });
+    expect(t.app.sync.capture).toEqual({ state: 'on', installed: 'now' });
+    const next = await signUp(db);
+    await waitFor(() => profileOf(db.sql, next), { timeoutMs: 5_000, what: 'a sign-up after the queue came back' });
+  });
+
+  it('closes', async () => {
+    await t.close();
+    await db.close();
+  });
+});
+
+describe('without the TRIGGER privilege on auth.users', () => {
+  it('starts, warns naming the grant, and runs on webhooks and the reconcile', async () => {
+    const { db, t } = await captureApp({ RECONCILE_INTERVAL_SECONDS: '' }, { withoutTrigger: true });
+    try {
+      expect(t.app.sync.capture.state).toBe('off');
+      const grant = `GRANT TRIGGER ON auth.users TO ${SERVICE_ROLE}`;
+      expect(t.app.sync.capture).toMatchObject({ reason: expect.stringContaining(grant) });
+      expect(t.logs()).toContain(grant);
+      const status = await t.app.sync.captureControl!.status();
+      expect(status).toMatchObject({ canTrigger: false, current: false, triggers: { insertDelete: 'absent', update: 'absent' } });
+      // Without capture, the reconcile keeps its pace of 300 s (3600 s with capture on).
+      expect(t.app.sync.reconcileIntervalSeconds).toBe(300);
+
+      const id = await signUp(db);
+      await t.app.sync.reconciler.runOnce();
+      expect(await profileOf(db.sql, id)).toMatchObject({ id });
+    } finally {
+      await t.close();
+      await db.close();
+    }
+  });
+});
+
+describe('the field map decides what an UPDATE records', () => {
+  it('a FIELD_MAP changed between two starts re-creates the trigger to follow it', async () => {
+    const { db, t, env } = await captureApp();
+    let second: TestApp | undefined;
+    try {
+      const id = await signUp(db, { user_metadata: { full_name: 'Full', display_name: 'Display' } });
+      await waitFor(() => profileOf(db.sql, id), { timeoutMs: 5_000, what: 'the profile' });
+      await t.close();
+
+      const recorded = (change: string) =>
+        asSupabaseAuth(db, async (tx) => {
+          await tx.query(change, [id]);
+          await tx.exec(`SET LOCAL ROLE ${SERVICE_ROLE}`);
+          return count(tx, 'SELECT 1 FROM user_sync.changes WHERE user_id = $1', [id]);
+        });
+      const setMetadata = (key: string, value: string) =>
+        `UPDATE users SET raw_user_meta_data = raw_user_meta_data || jsonb_build_object('${key}', '${value}') WHERE id = $1`;
+      // Each change commits; it is looked at inside its own transaction, before any drain.
+      expect(await recorded(setMetadata('display_name', 'Display 2'))).toBe(0);
+
+      second = await startApp(db, { ...env, FIELD_MAP: JSON.stringify({ email: 'email', full_name: 'user_metadata.display_name' }) });
+      expect(second.app.sync.capture).toEqual({ state: 'on', installed: 'now' });
+      expect((await second.app.sync.captureControl!.status()).current).toBe(true);
+      expect(await recorded(setMetadata('full_name', 'Full 2'))).toBe(0);
+      expect(await recorded(setMetadata('display_name', 'Display 3'))).toBe(1);
+      await waitFor(async () => (await profileOf(db.sql, id))?.full_name === 'Display 3', {
+        timeoutMs: 5_000,
+        what: 'the newly mapped key to be synced',
+      });
+    } finally {
+      await second?.close();
+      await db.close();
+    }
+  });
+
+  it('replicas starting together install capture once', async () => {
+    const db = await createTestDatabase();
+    const connection = await asOnSupabase(db);
+    // RECONCILE_INTERVAL_SECONDS unset: with capture on, the reconcile is the hourly safety net.
+    const env = { ...CAPTURE_ON, ...connection, RECONCILE_INTERVAL_SECONDS: '' };
+    const apps = await Promise.all([startApp(db, env), startApp(db, env)]);
+    try {
+      expect(apps.map((app) => app.app.sync.reconcileIntervalSeconds)).toEqual([3600, 3600]);
+      expect(apps.map((app) => app.app.sync.capture).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)))).toEqual([
+        { state: 'on', installed: 'already' },
+        { state: 'on', installed: 'now' },
+      ]);
+    } finally {
+      await Promise.all(apps.map((app) => app.close()));
+      await db.close();
+    }
+  });
+});
+
+describe('a row the profile table refuses', () => {
+  it('is dropped with a log line naming the user, and does not hold up the others', async () => {
+    const { db, t } = await captureApp();
+    try {
+      await db.sql.exec('ALTER TABLE public.users ADD CONSTRAINT full_name_short CHECK (length(full_name) < 20)');
+      const [refused, ...fine] = await asSupabaseAuth(db, async (tx) => [
+        await writeSignUp(tx, { user_metadata: { full_name: 'A name far too long for this table' } }),
+        await writeSignUp(tx, { user_metadata: { full_name: 'Short' } }),
+        await writeSignUp(tx, { user_metadata: { full_name: 'Also short' } }),
+      ]);
+      await waitFor(async () => (await queued(db)) === 0 && (await count(db.sql, 'SELECT 1 FROM public.users WHERE id = ANY($1)', [fine])) === 2, {
+        timeoutMs: 5_000,
+        what: 'the two acceptable users synced and the queue empty',
+      });
+      expect(await profileOf(db.sql, refused!)).toBeNull();
+      await waitFor(() => t.logs().includes(refused!), { timeoutMs: 2_000, what: 'the refusal to be logged' });
+      const line = t.logs().split('\n').find((entry) => entry.includes(refused!))!;
+      expect(JSON.parse(line)).toMatchObject({ userId: refused, code: 'profile_rejected', constraint: 'full_name_short' });
+    } finally {
+      await t.close();
+      await db.close();
+    }
   });
 });

@@ -107,7 +107,8 @@ export class CaptureDrain {
       }
       if (this.#failing) this.#log.info('capture drain working again');
       this.#failing = false;
-      if (report.claimed >= this.#options.batchSize) this.#again = true;
+      // A full batch (or one taken user by user, which counts users, not rows) may have left more.
+      if (report.claimed >= this.#options.batchSize || report.outcomes.refused > 0) this.#again = true;
     } while (this.#again && !this.#stopped);
   }
 

@@ -9,6 +9,8 @@
  * writes switch to `supabase_auth_admin` for their transaction only (SET LOCAL ROLE is checked
  * against the session user, so both work).
  */
+import type { PGlite } from '@electric-sql/pglite';
+import pg from 'pg';
 import type { Queryable } from '../../src/db/sql-client.ts';
 import type { TestDatabase } from './database.ts';
 
@@ -73,4 +75,34 @@ export function asSupabaseAuth<T>(db: TestDatabase, work: (tx: Queryable) => Pro
     await tx.exec('SET LOCAL ROLE supabase_auth_admin; SET LOCAL search_path = auth');
     return work(tx);
   });
+}
+
+/**
+ * `asSupabaseAuth` for statements whose notices (RAISE WARNING) the test wants to see: run on a
+ * connection of their own (the real server) or with PGlite's notice hook, in one transaction.
+ */
+export async function asSupabaseAuthWithNotices(db: TestDatabase, statements: { sql: string; params?: unknown[] }[]): Promise<string[]> {
+  const notices: string[] = [];
+  if (db.url === undefined) {
+    const { pglite } = db.sql as unknown as { pglite: PGlite };
+    await pglite.transaction(async (tx) => {
+      const onNotice = (notice: { severity?: string; message?: string }) => notices.push(`${notice.severity}: ${notice.message}`);
+      await tx.query('SET LOCAL ROLE supabase_auth_admin', [], { onNotice });
+      await tx.query('SET LOCAL search_path = auth', [], { onNotice });
+      for (const { sql, params } of statements) await tx.query(sql, params ?? [], { onNotice });
+    });
+    return notices;
+  }
+  const client = new pg.Client({ connectionString: db.url });
+  client.on('notice', (notice) => notices.push(`${notice.severity}: ${notice.message}`));
+  await client.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query('SET LOCAL ROLE supabase_auth_admin; SET LOCAL search_path = auth');
+    for (const { sql, params } of statements) await client.query(sql, params ?? []);
+    await client.query('COMMIT');
+  } finally {
+    await client.end();
+  }
+  return notices;
 }
