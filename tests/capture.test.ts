@@ -255,9 +255,9 @@ describe('a row the profile table refuses', () => {
         timeoutMs: 5_000,
         what: 'the two acceptable users synced and the queue empty',
       });
-      expect(await profileOf(db.sql, refused!)).toBeNull();
-      await waitFor(() => t.logs().includes(refused!), { timeoutMs: 2_000, what: 'the refusal to be logged' });
-      const line = t.logs().split('\n').find((entry) => entry.includes(refused!))!;
+      expect(await profileOf(db.sql, refused)).toBeNull();
+      await waitFor(() => t.logs().includes(refused), { timeoutMs: 2_000, what: 'the refusal to be logged' });
+      const line = t.logs().split('\n').find((entry) => entry.includes(refused))!;
       expect(JSON.parse(line)).toMatchObject({ userId: refused, code: 'profile_rejected', constraint: 'full_name_short' });
     } finally {
       await t.close();
