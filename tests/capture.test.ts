@@ -6,12 +6,13 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { startApp, type TestApp } from './helpers/app.ts';
+import { auth, startApp, type TestApp } from './helpers/app.ts';
 import { hardDelete, signIn, signUp, softDelete, updateMetadata, writeSignUp } from './helpers/auth-writes.ts';
 import { createTestDatabase, onPostgres, type TestDatabase } from './helpers/database.ts';
 import { asOnSupabase, asSupabaseAuth, asSupabaseAuthWithNotices, SERVICE_ROLE } from './helpers/supabase-roles.ts';
 import { auditRows, count, profileOf } from './helpers/users.ts';
 import { waitFor } from './helpers/wait-for.ts';
+import { authUsersRecord, databaseWebhookBody } from './helpers/webhooks.ts';
 
 const CAPTURE_ON = { CAPTURE: 'on', CAPTURE_POLL_MS: '100' };
 
@@ -80,6 +81,19 @@ describe('capture, as Supabase Auth writes auth.users', () => {
       ['updated', ['full_name']],
       ['updated', ['full_name']],
     ]);
+  });
+
+  it('a Database Webhook that also arrives for a captured sign-up is an unchanged sync', async () => {
+    const id = await signUp(db, { email: 'both.paths@example.com' });
+    await waitFor(() => profileOf(db.sql, id), { timeoutMs: 5_000, what: 'the captured profile' });
+    const response = await fetch(`${t.url}/webhooks/supabase`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: databaseWebhookBody('INSERT', authUsersRecord(id, 'both.paths@example.com'), null),
+    });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ outcome: 'synced', action: 'unchanged', userId: id });
+    expect((await auditRows(db.sql, id)).map((row) => row.source)).toEqual(['capture']);
   });
 
   it('a soft delete and a hard delete apply the delete policy', async () => {

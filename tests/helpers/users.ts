@@ -12,24 +12,27 @@ export interface AuthUserSeed {
   is_anonymous?: boolean;
 }
 
+/**
+ * A user as a finished sign-up leaves it, written the way Supabase Auth writes one: an INSERT with
+ * `role = ''` and empty app_metadata, then UPDATEs of the same row setting them (and any
+ * `deleted_at`). helpers/auth-writes.ts has the same as `supabase_auth_admin`, for capture.
+ */
 export async function insertAuthUser(db: Queryable, seed: AuthUserSeed = {}): Promise<string> {
   const id = seed.id ?? randomUUID();
   const email = seed.email === undefined ? `user-${id}@example.com` : seed.email;
   await db.query(
     `INSERT INTO auth.users (instance_id, id, aud, role, email, phone, encrypted_password, raw_user_meta_data,
-                             raw_app_meta_data, created_at, updated_at, deleted_at, is_anonymous)
-     VALUES ('00000000-0000-0000-0000-000000000000', $1, 'authenticated', 'authenticated', $2, $3,
-             '$2a$10$abcdefghijklmnopqrstuv', $4, $5, now(), now(), $6, $7)`,
-    [
-      id,
-      email,
-      seed.phone ?? null,
-      JSON.stringify(seed.user_metadata ?? {}),
-      JSON.stringify(seed.app_metadata ?? { provider: 'email', providers: ['email'] }),
-      seed.deleted_at ?? null,
-      seed.is_anonymous ?? false,
-    ],
+                             raw_app_meta_data, created_at, updated_at, is_anonymous)
+     VALUES ('00000000-0000-0000-0000-000000000000', $1, 'authenticated', '', $2, $3,
+             '$2a$10$abcdefghijklmnopqrstuv', $4, '{}', now(), now(), $5)`,
+    [id, email, seed.phone ?? null, JSON.stringify(seed.user_metadata ?? {}), seed.is_anonymous ?? false],
   );
+  await db.query(`UPDATE auth.users SET role = 'authenticated', updated_at = now() WHERE id = $1`, [id]);
+  await db.query(`UPDATE auth.users SET raw_app_meta_data = $2, deleted_at = $3, updated_at = now() WHERE id = $1`, [
+    id,
+    JSON.stringify(seed.app_metadata ?? { provider: 'email', providers: ['email'] }),
+    seed.deleted_at ?? null,
+  ]);
   return id;
 }
 
