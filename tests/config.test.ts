@@ -28,9 +28,21 @@ describe('loadConfig', () => {
       embedded: { dataDir: '.data', seed: true },
       profile: { table: 'public.users', deletePolicy: 'delete' },
       webhooks: { secrets: [], bodyLimit: 1024 * 1024, retentionHours: 72 },
-      reconcile: { intervalSeconds: 300, batchSize: 1000, deferredIntervalSeconds: 5 },
+      reconcile: { batchSize: 1000, deferredIntervalSeconds: 5 },
+      capture: { enabled: true, pollMs: 1000, batchSize: 1000 },
     });
+    // Unset: the runtime picks 300 s, or 3600 s once capture is installed (tests/capture.test.ts).
+    expect(config.reconcile.intervalSeconds).toBeUndefined();
     expect(config.serviceTokens).toBeUndefined();
+  });
+
+  it.each([
+    ['off', false],
+    ['false', false],
+    ['on', true],
+    ['', true],
+  ])('CAPTURE=%s turns capture %s', (value, enabled) => {
+    expect(loadConfig({ CAPTURE: value }).capture.enabled).toBe(enabled);
   });
 
   it('chooses postgres with DATABASE_URL and parses the tokens', () => {
@@ -62,6 +74,8 @@ describe('loadConfig', () => {
     [{ WEBHOOK_SECRET: 'not-a-secret' }, 'WEBHOOK_SECRET', 'secret 1 is not of the form v1,whsec_'],
     [{ WEBHOOK_SECRET: 'v1,whsec_aGVsbG8=|whsec_' }, 'WEBHOOK_SECRET', 'secret 2 is not of the form'],
     [{ RECONCILE_INTERVAL_SECONDS: '-1' }, 'RECONCILE_INTERVAL_SECONDS', 'integer from 0'],
+    [{ CAPTURE: 'maybe' }, 'CAPTURE', 'on or off'],
+    [{ CAPTURE_POLL_MS: '10' }, 'CAPTURE_POLL_MS', 'integer from 50 to 60000'],
     [{ WEBHOOK_BODY_LIMIT: '1mb' }, 'WEBHOOK_BODY_LIMIT', 'integer from 1024'],
     [{ OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '1s' }, 'OVERLOAD_MAX_EVENT_LOOP_DELAY_MS', 'integer from 0 to 60000'],
     [{ SHUTDOWN_DRAIN_MS: '9000' }, 'SHUTDOWN_DRAIN_MS', 'integer from 0 to 8000'],
