@@ -119,6 +119,31 @@ describe('capture, as Supabase Auth writes auth.users', () => {
 const SIGN_UP_INSERT = `INSERT INTO users (instance_id, id, aud, role, email, raw_app_meta_data, raw_user_meta_data, created_at, updated_at)
   VALUES ('00000000-0000-0000-0000-000000000000', $1, 'authenticated', '', $2, '{"provider": "email", "providers": ["email"]}', '{}', now(), now())`;
 
+describe('the notification', () => {
+  it('wakes the drain: with the poll a minute away, a sign-up is synced at once', async () => {
+    // The drain also runs once when the listening connection comes up: wait for that first, so
+    // only the notification can explain the sign-up being synced.
+    const { db, t } = await captureApp({ CAPTURE_POLL_MS: '60000' });
+    try {
+      await waitFor(async () => (await queued(db)) === 0, { timeoutMs: 5_000, what: 'the first drain' });
+      if (onPostgres) {
+        // The listening connection connects on its own; until it does, a reconnect drain could
+        // be what syncs the user.
+        await waitFor(
+          async () =>
+            (await count(db.sql, `SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %'`)) === 1,
+          { timeoutMs: 5_000, what: 'the service to LISTEN' },
+        );
+      }
+      const id = await signUp(db);
+      await waitFor(() => profileOf(db.sql, id), { timeoutMs: 5_000, what: 'the notified drain to sync the sign-up' });
+    } finally {
+      await t.close();
+      await db.close();
+    }
+  });
+});
+
 describe('a broken outbox never fails a sign-up', () => {
   let db: TestDatabase;
   let t: TestApp;
