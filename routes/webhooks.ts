@@ -107,7 +107,8 @@ const webhookRoutes: FastifyPluginAsyncZod<WebhookRouteOptions> = async (app, { 
         // webhook-id is the delivery's id (Supabase makes a new one per attempt); a hook posted
         // with a token instead has none, so its bytes stand in.
         const hookId = signatureHeaders(request.headers)?.id ?? sha256(bytes);
-        await deliveries.handle({ kind: body.metadata.name, id: `hook:${hookId}`, userId: body.user.id }, actor, request.log);
+        const delivery = { kind: body.metadata.name, id: `hook:${hookId}`, userId: body.user.id, user: body.user };
+        await deliveries.handle(delivery, actor, request.log);
         return {};
       }
       // pg_net sends the same bytes for the same event, and distinct events differ (updated_at,

@@ -13,7 +13,8 @@ import { auth } from './helpers/app.ts';
 import { onSupabase, useBackendApp, useBackendAppWithOutage } from './helpers/backends.ts';
 import { count, insertAuthUser, profileOf, softDeleteAuthUser, updateAuthUser } from './helpers/users.ts';
 import { waitFor } from './helpers/wait-for.ts';
-import { authUsersRecord, databaseWebhookBody } from './helpers/webhooks.ts';
+import { beforeUserCreatedBody, oauthSignUp, storeOAuthUser } from './helpers/oauth-sign-up.ts';
+import { authUsersRecord, databaseWebhookBody, newWebhookSecret, sign } from './helpers/webhooks.ts';
 
 const backendName = onSupabase ? 'Supabase API' : 'SQL';
 
@@ -113,7 +114,7 @@ describe(`contract (${backendName} back end): one user`, () => {
 
   it('a Database Webhook syncs the user it names, once', async () => {
     const id = await insertAuthUser(ctx.db.sql, { email: 'hooked-contract@example.com' });
-    const body = JSON.stringify({ type: 'INSERT', table: 'users', schema: 'auth', record: { id }, old_record: null });
+    const body = databaseWebhookBody('INSERT', authUsersRecord(id, 'hooked-contract@example.com'), null);
     const send = () => request(ctx.url).post('/webhooks/supabase').set(auth).set('content-type', 'application/json').send(body);
     expect((await send().expect(200)).body).toMatchObject({ outcome: 'synced', action: 'created' });
     expect((await send().expect(200)).body).toMatchObject({ outcome: 'duplicate' });
@@ -138,6 +139,45 @@ describe(`contract (${backendName} back end): one user`, () => {
     // The user is gone everywhere now, but the delivery was recorded with its effect: a repeat is
     // a duplicate, not a user_not_found.
     expect((await send().expect(200)).body).toMatchObject({ outcome: 'duplicate' });
+  });
+});
+
+describe(`contract (${backendName} back end): before-user-created for an OAuth sign-up`, () => {
+  const secret = newWebhookSecret();
+  const ctx = useBackendApp({ env: { WEBHOOK_SECRET: secret } });
+  const hook = (body: string) => {
+    const signed = sign(secret, body);
+    return request(ctx.url).post('/webhooks/supabase').set(signed.headers).send(signed.body);
+  };
+
+  // Supabase Auth shows the hook a throwaway user and stores the user under a new id: the deferred
+  // round finds it by its identity (or e-mail), with no reconcile and no other webhook.
+  it.each([
+    ['as Supabase Auth sends it (no identities; the subject in user_metadata.sub)', false],
+    ['with the identity listed on the hook\'s user', true],
+  ])('the stored user gets its profile in the deferred round: %s', async (_shape, listIdentity) => {
+    const signUp = oauthSignUp(`octo-${randomUUID()}@example.com`);
+    const { throwawayId, body } = beforeUserCreatedBody(signUp, { listIdentity });
+    await hook(body).expect(200, {});
+    const id = await storeOAuthUser(ctx.db.sql, signUp);
+
+    expect(await ctx.t.app.sync.reconciler.completeDeferred()).toBeGreaterThanOrEqual(1);
+    expect(await profileOf(ctx.db.sql, id)).toMatchObject({ id, email: signUp.email, full_name: 'Octo & Cat <dev>' });
+    expect(await profileOf(ctx.db.sql, throwawayId)).toBeNull();
+  });
+
+  it('an older account with the same e-mail and a profile is neither matched nor touched', async () => {
+    const email = `older-${randomUUID()}@example.com`;
+    const older = await insertAuthUser(ctx.db.sql, { email, user_metadata: { full_name: 'Now' } });
+    await ctx.db.sql.query(`UPDATE auth.users SET created_at = now() - interval '1 day' WHERE id = $1`, [older]);
+    // A stale profile: a sync of this user would change it.
+    await ctx.db.sql.query(`INSERT INTO public.users (id, email, full_name) VALUES ($1, $2, 'Then')`, [older, email]);
+
+    // A sign-up with that address whose user was never stored (Auth refused it, or linked it).
+    await hook(beforeUserCreatedBody(oauthSignUp(email)).body).expect(200, {});
+
+    expect(await ctx.t.app.sync.reconciler.completeDeferred()).toBe(0);
+    expect(await profileOf(ctx.db.sql, older)).toMatchObject({ email, full_name: 'Then' });
   });
 });
 

@@ -37,6 +37,7 @@ describe('migrations', () => {
       `SELECT table_schema || '.' || table_name AS name FROM information_schema.tables
         WHERE table_schema IN ('auth', 'public') ORDER BY 1`,
     );
-    expect(tables.map((table) => table.name)).toEqual(['auth.users', 'public.users']);
+    // Only what the Supabase-shaped test database was built with (src/embedded/supabase-schema.ts).
+    expect(tables.map((table) => table.name)).toEqual(['auth.identities', 'auth.users', 'public.users']);
   });
 });

@@ -9,7 +9,7 @@ import { ADMIN_TOKEN, startApp, type TestApp } from './helpers/app.ts';
 import { createTestDatabase, onPostgres, type TestDatabase } from './helpers/database.ts';
 import { useAppWithOutage } from './helpers/outage.ts';
 import { count, insertAuthUser, profileOf } from './helpers/users.ts';
-import { authHookBody, newWebhookSecret, sign } from './helpers/webhooks.ts';
+import { authHookBody, authUsersRecord, databaseWebhookBody, newWebhookSecret, sign } from './helpers/webhooks.ts';
 
 const SECRET = newWebhookSecret();
 const post = (url: string, body: string, headers: Record<string, string>) =>
@@ -105,7 +105,7 @@ describe('two replicas on one database, the same 1,000 deliveries each, interlea
 
   it('a Database Webhook sent to both replicas at once is applied once', async () => {
     const id = await insertAuthUser(db.sql);
-    const body = JSON.stringify({ type: 'INSERT', table: 'users', schema: 'auth', record: { id }, old_record: null });
+    const body = databaseWebhookBody('INSERT', authUsersRecord(id, 'both-replicas@example.com'), null);
     const headers = { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` };
     const answers = await Promise.all(replicas.map((replica) => post(replica.url, body, headers)));
     expect(answers.map((res) => res.status)).toEqual([200, 200]);

@@ -108,4 +108,18 @@ export const migrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 6,
+    name: 'deferred syncs found by identity or e-mail',
+    sql: `
+      -- For an OAuth, SSO, ID-token or web3 sign-up, before-user-created shows a throwaway id: Auth
+      -- stores the user under a new one. A note also keeps how else to find that user: the
+      -- provider and the subject it gave (auth.identities (provider, provider_id)), and the
+      -- e-mail, lower-cased as Auth stores it. Null for notes made before this version.
+      ALTER TABLE user_sync.deferred_syncs
+        ADD COLUMN provider    text,
+        ADD COLUMN provider_id text,
+        ADD COLUMN email       text;
+    `,
+  },
 ];

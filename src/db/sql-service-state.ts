@@ -1,31 +1,68 @@
 /**
  * The service's own state in SQL, in the `user_sync` schema beside the profiles, so every replica
  * shares it. A delivery's record is written by the statement (or transaction) that writes its
- * effect, and a deferred sync's note is removed in the transaction that completes it.
+ * effect, and a deferred sync's note is removed in the transaction that completes it. Matching a
+ * note to its user reads auth.identities, which every Supabase project has.
  */
 import { createHash } from 'node:crypto';
+import { firstWithoutProfile, MATCH_SLACK_SECONDS, MATCH_WINDOW_SECONDS, MAX_MATCHES, type DeferredSync } from '../sync/deferred-match.ts';
 import type { ProfileStore } from '../sync/profile-store.ts';
 import type { DeliveryRecord, ServiceState } from '../sync/service-state.ts';
 import type { SqlClient, Queryable } from './sql-client.ts';
 import { SqlJobStore } from './sql-job-store.ts';
 import { DuplicateDelivery, type SqlProfileStore } from './sql-profile-store.ts';
+import { LIVE_USER } from './statements/fragments.ts';
 
 /** A stable advisory-lock key for a name, so every replica derives the same one. */
 export const advisoryLockKey = (name: string): number => createHash('sha256').update(`user_sync:${name}`).digest().readInt32BE(0);
 
-/** Removes and returns one deferred sync whose user now exists, locked (and skipped by other replicas) until `tx` ends. */
-async function takeReadyDeferredSync(tx: Queryable): Promise<string | undefined> {
-  const [row] = await tx.query<{ user_id: string }>(
-    `DELETE FROM user_sync.deferred_syncs d
-      WHERE d.user_id IN (
-        SELECT d2.user_id FROM user_sync.deferred_syncs d2
-         WHERE EXISTS (SELECT 1 FROM auth.users u WHERE u.id = d2.user_id)
-         ORDER BY d2.requested_at
-         LIMIT 1
-           FOR UPDATE SKIP LOCKED)
-      RETURNING d.user_id::text AS user_id`,
+/** A live user `u` created near the note `d` (deferred-match.ts). */
+const CREATED_NEAR = `${LIVE_USER} AND u.created_at BETWEEN d.requested_at - interval '${MATCH_SLACK_SECONDS} seconds'
+                                                  AND d.requested_at + interval '${MATCH_WINDOW_SECONDS} seconds'`;
+
+/**
+ * The users a deferred sync may stand for, best first: its own id once stored (any row, as before
+ * the note kept more); then live users created near the note (deferred-match.ts) with its
+ * identity, then with its e-mail (through the unique index of non-SSO users, and the identities'
+ * e-mail index for the rest). `d` is the note.
+ */
+const MATCHES = `ARRAY(
+  SELECT c.id FROM (
+    SELECT u.id, 0 AS rank, u.created_at FROM auth.users u WHERE u.id = d.user_id
+    UNION ALL
+    SELECT u.id, 1, u.created_at FROM auth.identities i JOIN auth.users u ON u.id = i.user_id
+     WHERE i.provider_id = d.provider_id AND i.provider = d.provider AND ${CREATED_NEAR}
+    UNION ALL
+    SELECT u.id, 2, u.created_at FROM auth.users u
+     WHERE u.email = d.email AND NOT u.is_sso_user AND ${CREATED_NEAR}
+    UNION ALL
+    SELECT u.id, 2, u.created_at FROM auth.identities i JOIN auth.users u ON u.id = i.user_id
+     WHERE i.email = d.email AND ${CREATED_NEAR}
+  ) c
+  GROUP BY c.id
+  ORDER BY min(c.rank), min(c.created_at)
+  LIMIT ${MAX_MATCHES})`;
+
+/**
+ * Removes and returns the oldest deferred sync with a stored user, and its matches (MATCHES), the
+ * note locked (and skipped by other replicas) until `tx` ends.
+ */
+async function takeReadyDeferredSync(tx: Queryable): Promise<{ userId: string; matches: string[] } | undefined> {
+  const [row] = await tx.query<{ user_id: string; matches: string[] }>(
+    `WITH ready AS (
+       SELECT d.user_id, m.ids
+         FROM user_sync.deferred_syncs d
+        CROSS JOIN LATERAL (SELECT ${MATCHES} AS ids) m
+        WHERE cardinality(m.ids) > 0
+        ORDER BY d.requested_at
+        LIMIT 1
+          FOR UPDATE OF d SKIP LOCKED
+     )
+     DELETE FROM user_sync.deferred_syncs d USING ready
+      WHERE d.user_id = ready.user_id
+     RETURNING d.user_id::text AS user_id, ready.ids::text[] AS matches`,
   );
-  return row?.user_id;
+  return row && { userId: row.user_id, matches: row.matches };
 }
 
 export class SqlServiceState implements ServiceState {
@@ -50,21 +87,31 @@ export class SqlServiceState implements ServiceState {
     }
   }
 
-  async deferSync(userId: string): Promise<void> {
+  async deferSync({ userId, provider, providerId, email }: DeferredSync): Promise<void> {
     await this.#sql.query(
-      `INSERT INTO user_sync.deferred_syncs (user_id) VALUES ($1)
-       ON CONFLICT (user_id) DO UPDATE SET requested_at = now()`,
-      [userId],
+      `INSERT INTO user_sync.deferred_syncs (user_id, provider, provider_id, email) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (user_id) DO UPDATE
+         SET requested_at = now(), provider = EXCLUDED.provider, provider_id = EXCLUDED.provider_id, email = EXCLUDED.email`,
+      [userId, provider, providerId, email],
     );
   }
 
-  takeDeferred(work: (userId: string, profiles: ProfileStore) => Promise<void>): Promise<boolean> {
-    return this.#sql.transaction(async (tx) => {
-      const userId = await takeReadyDeferredSync(tx);
-      if (userId === undefined) return false;
-      await work(userId, this.#profiles.inTransaction(tx));
-      return true;
-    });
+  async completeDeferred(limit: number, work: (userId: string, profiles: ProfileStore) => Promise<void>): Promise<number> {
+    let done = 0;
+    while (done < limit) {
+      const took = await this.#sql.transaction(async (tx) => {
+        const note = await takeReadyDeferredSync(tx);
+        if (note === undefined) return false;
+        const profiles = this.#profiles.inTransaction(tx);
+        const [first] = note.matches;
+        const userId = first === note.userId ? first : await firstWithoutProfile(note.matches, profiles);
+        if (userId !== null) await work(userId, profiles);
+        return true;
+      });
+      if (!took) break;
+      done++;
+    }
+    return done;
   }
 
   exclusively<T>(name: string, work: () => Promise<T>) {

@@ -18,7 +18,12 @@ export async function openEmbeddedDatabase(options: { dataDir: string; seed: boo
   try {
     const created = await sql.transaction(async (tx) => {
       const [existing] = await tx.query<{ users: string | null }>(`SELECT to_regclass('auth.users')::text AS users`);
-      if (existing?.users) return false;
+      if (existing?.users) {
+        // A data folder laid out by an older version: add what the layout gained since (every
+        // statement of it is IF NOT EXISTS), such as auth.identities.
+        await tx.exec(authSchemaSql);
+        return false;
+      }
       await tx.exec(supabaseRolesSql);
       await tx.exec(authSchemaSql);
       await tx.exec(demoProfileTableSql);

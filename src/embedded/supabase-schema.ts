@@ -1,7 +1,8 @@
 /**
- * A Supabase-shaped database, as docs/supabase-auth-users.md describes it: the roles, `auth.users` with the
- * columns Supabase Auth's migrations leave, and a typical `public.users` profile table. Embedded
- * mode lays it out on first start; the tests build their real-PostgreSQL databases from it too.
+ * A Supabase-shaped database, as docs/supabase-auth-users.md describes it: the roles, `auth.users` and
+ * `auth.identities` with the columns Supabase Auth's migrations leave, and a typical `public.users`
+ * profile table. Embedded mode lays it out on first start; the tests build their real-PostgreSQL
+ * databases from it too.
  * The service never runs this against a user's database (postgres mode leaves `auth` alone).
  */
 
@@ -69,6 +70,25 @@ CREATE TABLE IF NOT EXISTS auth.users (
 CREATE UNIQUE INDEX IF NOT EXISTS users_email_partial_key ON auth.users (email) WHERE (is_sso_user = false);
 CREATE INDEX IF NOT EXISTS users_instance_id_idx ON auth.users (instance_id);
 CREATE INDEX IF NOT EXISTS users_is_anonymous_idx ON auth.users (is_anonymous);
+
+-- A user's sign-in methods, as Supabase Auth's migrations leave the table: one row per provider
+-- account (provider_id is the provider's subject, the user's own id for 'email'). An OAuth, SSO,
+-- ID-token or web3 sign-up is found here by (provider, provider_id), not by the id its
+-- before-user-created hook showed (docs/supabase-webhooks-and-hooks.md).
+CREATE TABLE IF NOT EXISTS auth.identities (
+  provider_id     text NOT NULL,
+  user_id         uuid NOT NULL REFERENCES auth.users (id) ON DELETE CASCADE,
+  identity_data   jsonb NOT NULL,
+  provider        text NOT NULL,
+  last_sign_in_at timestamptz,
+  created_at      timestamptz,
+  updated_at      timestamptz,
+  email           text GENERATED ALWAYS AS (lower(identity_data->>'email')) STORED,
+  id              uuid NOT NULL DEFAULT gen_random_uuid() PRIMARY KEY,
+  CONSTRAINT identities_provider_id_provider_unique UNIQUE (provider_id, provider)
+);
+CREATE INDEX IF NOT EXISTS identities_user_id_idx ON auth.identities (user_id);
+CREATE INDEX IF NOT EXISTS identities_email_idx ON auth.identities (email text_pattern_ops);
 `;
 
 /**

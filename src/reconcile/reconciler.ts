@@ -73,24 +73,20 @@ export class Reconciler {
   }
 
   /**
-   * Completes deferred syncs whose user now exists, each on its own: the note is taken (and
+   * Completes deferred syncs whose user now exists (found by its id, or for a sign-up whose hook
+   * showed a throwaway id, by its identity or e-mail), each on its own: the note is taken (and
    * locked against other replicas) and the user synced together, or neither (service-state.ts).
    */
-  async completeDeferred(): Promise<number> {
-    let done = 0;
-    for (; done < this.#options.batchSize; done++) {
-      const took = await this.#state.takeDeferred(async (userId, profiles) => {
-        try {
-          await this.#engine.with(profiles).sync(userId, RECONCILE);
-        } catch (error) {
-          if (!isRowRefusal(error)) throw error;
-          // Left to the missing-users step, which reports it with the other refusals.
-          this.#log.warn({ userId, code: error.code, detail: error.message }, 'deferred sync refused by the profile table');
-        }
-      });
-      if (!took) break;
-    }
-    return done;
+  completeDeferred(): Promise<number> {
+    return this.#state.completeDeferred(this.#options.batchSize, async (userId, profiles) => {
+      try {
+        await this.#engine.with(profiles).sync(userId, RECONCILE);
+      } catch (error) {
+        if (!isRowRefusal(error)) throw error;
+        // Left to the missing-users step, which reports it with the other refusals.
+        this.#log.warn({ userId, code: error.code, detail: error.message }, 'deferred sync refused by the profile table');
+      }
+    });
   }
 
   /** Forgets delivery ids and unfulfilled deferred syncs past the retention window. */

@@ -20,6 +20,7 @@ import type { ProfileTable } from '../db/profile-table.ts';
 import { ProblemError } from '../errors/problems.ts';
 import type { Log } from '../logging.ts';
 import { normalizeAuthUser, type AuthUser } from '../sync/auth-user.ts';
+import { providerSubjects, type ProviderSubject } from '../sync/deferred-match.ts';
 import { mapUser, type FieldMapping } from '../sync/field-map.ts';
 import type { ProfileRules, TrackedColumn } from '../sync/profile-rules.ts';
 import type {
@@ -40,6 +41,11 @@ import { isUuid } from '../sync/uuid.ts';
 import { BloomFilter } from './bloom-filter.ts';
 import { isRetryableStatus, keyRefused, RetryableError, withRetries, type RetryOptions } from './retry.ts';
 import { sameValue, toRestValue } from './values.ts';
+
+/** A user of the admin API's list, with the provider accounts it can be found by. */
+export interface ListedUser extends AuthUser {
+  subjects: ProviderSubject[];
+}
 
 /** The admin API's largest page: fewer, larger calls. */
 export const AUTH_PAGE_SIZE = 1000;
@@ -170,6 +176,18 @@ export class SupabaseProfileStore implements ProfileStore {
   }
 
   // ---- reads -------------------------------------------------------------------------------
+
+  /**
+   * The `count` newest users (the admin API's first page, newest first), with the provider
+   * subjects each can be found by: where deferred syncs look for a user stored moments ago. The
+   * list carries no identities (GoTrue loads them only for one user), so an external sign-up is
+   * known by its first provider and `user_metadata.sub` (providerSubjects).
+   */
+  async newestAuthUsers(count: number): Promise<ListedUser[]> {
+    const data = await this.#auth(() => this.#client.auth.admin.listUsers({ page: 1, perPage: count }));
+    const users = ((data as { users?: unknown[] } | null)?.users ?? []) as Record<string, unknown>[];
+    return users.map((user) => ({ ...normalizeAuthUser(user), subjects: providerSubjects(user) }));
+  }
 
   async getAuthUser(userId: string): Promise<AuthUser | null> {
     const data = await this.#auth(() => this.#client.auth.admin.getUserById(userId), true);

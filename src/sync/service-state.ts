@@ -12,6 +12,7 @@
  * which changes nothing (syncs are idempotent), instead of never.
  */
 import type { JobStore } from '../reconcile/job-store.ts';
+import type { DeferredSync } from './deferred-match.ts';
 import type { ProfileStore } from './profile-store.ts';
 
 /** A webhook delivery, recorded so a repeat (to any replica) has no second effect. */
@@ -33,14 +34,18 @@ export interface ServiceState {
    */
   once<T>(delivery: DeliveryRecord, effect: (profiles: ProfileStore) => Promise<T>): Promise<T | 'duplicate'>;
 
-  /** Notes that a user not yet stored should be synced as soon as it is. */
-  deferSync(userId: string): Promise<void>;
+  /** Notes that a user not yet stored should be synced as soon as it is (deferred-match.ts). */
+  deferSync(note: DeferredSync): Promise<void>;
   /**
-   * Takes one deferred sync whose user now exists and runs `work` on it with a profile store:
-   * the note is removed together with the work (SQL: one transaction, the note locked against
-   * other replicas meanwhile) or after it succeeded. False when none is ready.
+   * Completes up to `limit` deferred syncs whose user is now stored, each on its own, and says
+   * how many. A note's user is its own id once stored; else (the hook showed a throwaway id) the
+   * first match by identity, then e-mail, created near the note and without a profile
+   * (deferred-match.ts). `work` syncs that user with the profile store it is given, and the note
+   * is removed together with it (SQL: one transaction, the note locked against other replicas
+   * meanwhile) or after it succeeded. A note whose matches all have a profile is removed without
+   * `work`: its user was synced already.
    */
-  takeDeferred(work: (userId: string, profiles: ProfileStore) => Promise<void>): Promise<boolean>;
+  completeDeferred(limit: number, work: (userId: string, profiles: ProfileStore) => Promise<void>): Promise<number>;
 
   /** Runs `work` only if no other replica runs work under the same name; else `acquired: false`. */
   exclusively<T>(name: string, work: () => Promise<T>): Promise<LockedRun<T>>;

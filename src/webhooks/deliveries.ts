@@ -7,19 +7,29 @@
  *   that write, never before it (service-state.ts), so a repeat changes nothing and a resend of a
  *   delivery whose sync failed is synced.
  * - A before-user-created hook: the user is not stored yet, so a deferred sync is noted, to be
- *   completed as soon as the user exists. Supabase Auth fails the signup on any answer but a 200,
- *   so this never fails: if even the note cannot be written, the reconcile finds the user later.
+ *   completed as soon as the user exists. For an OAuth, SSO, ID-token or web3 sign-up the hook's id
+ *   is a throwaway (Auth stores the user under a new one), so the note also keeps the identity and
+ *   e-mail it will be found by (sync/deferred-match.ts). Supabase Auth fails the signup on any
+ *   answer but a 200, so this never fails: if even the note cannot be written, the reconcile finds
+ *   the user later.
  * @see docs/supabase-webhooks-and-hooks.md
  */
 import { ProblemError } from '../errors/problems.ts';
 import type { Log } from '../logging.ts';
+import { deferredSyncOf, type DeferredSync } from '../sync/deferred-match.ts';
 import type { SyncEngine } from '../sync/engine.ts';
 import type { ServiceState } from '../sync/service-state.ts';
 import { databaseWebhookUserId, type DatabaseWebhook, type WebhookReceipt } from './payloads.ts';
 
 export type Delivery =
   | { kind: 'database'; id: string; event: DatabaseWebhook }
-  | { kind: 'after-user-created' | 'before-user-created'; id: string; userId: string };
+  | {
+      kind: 'after-user-created' | 'before-user-created';
+      id: string;
+      userId: string;
+      /** The hook's user JSON: for before-user-created, what else the stored user can be found by. */
+      user?: Record<string, unknown>;
+    };
 
 /** How long before-user-created may spend noting its deferred sync: well inside Auth's 5 s. */
 const DEFER_BUDGET_MS = 1_500;
@@ -57,7 +67,7 @@ export class WebhookDeliveries {
   async #dispatch(delivery: Delivery, actor: string, log: Log): Promise<WebhookReceipt> {
     switch (delivery.kind) {
       case 'before-user-created':
-        await this.#defer(delivery.userId, log);
+        await this.#defer(deferredSyncOf(delivery.userId, delivery.user ?? {}), log);
         return { received: true, deliveryId: delivery.id, outcome: 'deferred', userId: delivery.userId };
       case 'after-user-created':
         return this.#syncOnce(delivery.id, delivery.kind, delivery.userId, actor);
@@ -99,17 +109,17 @@ export class WebhookDeliveries {
     return handled === 'duplicate' ? { ...base, outcome: 'duplicate' } : handled;
   }
 
-  async #defer(userId: string, log: Log): Promise<void> {
+  async #defer(note: DeferredSync, log: Log): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
-        this.#state.deferSync(userId),
+        this.#state.deferSync(note),
         new Promise((_, reject) => {
           timer = setTimeout(() => reject(new Error(`no answer in ${DEFER_BUDGET_MS} ms`)), DEFER_BUDGET_MS);
         }),
       ]);
     } catch (error) {
-      log.warn({ err: error, userId }, 'could not note a deferred sync; the reconcile will find the user');
+      log.warn({ err: error, userId: note.userId }, 'could not note a deferred sync; the reconcile will find the user');
     } finally {
       clearTimeout(timer);
     }

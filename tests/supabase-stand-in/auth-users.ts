@@ -40,6 +40,8 @@ type UserRow = { [K in Timestamp]: string | null } & {
   is_anonymous: boolean;
 };
 
+const utcText = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') AS ${column}`;
+
 // Timestamps leave PostgreSQL as UTC text with microseconds (the drivers' Date would cut them to
 // milliseconds); NULL strings become "" as Go's storage.NullString scans them, NULL metadata {} as
 // models.JSONMap does.
@@ -49,7 +51,7 @@ const USER_COLUMNS = `
   coalesce(email_change, '') AS email_change, coalesce(phone_change, '') AS phone_change,
   coalesce(raw_app_meta_data, '{}')::text AS app_metadata, coalesce(raw_user_meta_data, '{}')::text AS user_metadata,
   is_anonymous,
-  ${TIMESTAMPS.map((name) => `to_char(${name} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') AS ${name}`).join(',\n  ')}`;
+  ${TIMESTAMPS.map(utcText).join(',\n  ')}`;
 
 /** Go's time.Time JSON form (RFC 3339 with nanoseconds, trailing zeros dropped), in UTC. */
 function goTime(text: string | null): string | undefined {
@@ -72,10 +74,11 @@ function sortKeys(value: unknown): unknown {
 
 /**
  * The user as GoTrue's admin API sends it, fields in the struct's order; `omitempty` fields only
- * when set. No identities or factors: the stand-in's auth schema has no such tables, so
- * `identities` is always [] (GoTrue's answer for a user without identities) and `factors` absent.
+ * when set. `identities` as loaded: a user's own (findUser loads them eagerly; [] without any),
+ * or null in a list (FindUsersInAudience loads none, and Go marshals the nil slice as null).
+ * No factors: the test schema has no such table, so `factors` (omitempty) is never present.
  */
-function userJson(row: UserRow): Record<string, unknown> {
+function userJson(row: UserRow, identities: Record<string, unknown>[] | null): Record<string, unknown> {
   const user: Record<string, unknown> = {};
   const time = (name: Timestamp) => {
     const value = goTime(row[name]);
@@ -100,7 +103,7 @@ function userJson(row: UserRow): Record<string, unknown> {
   time('last_sign_in_at');
   user.app_metadata = sortKeys(JSON.parse(row.app_metadata));
   user.user_metadata = sortKeys(JSON.parse(row.user_metadata));
-  user.identities = [];
+  user.identities = identities;
   // time.Time (not a pointer) is never omitted: a NULL would be Go's zero time.
   user.created_at = goTime(row.created_at) ?? '0001-01-01T00:00:00Z';
   user.updated_at = goTime(row.updated_at) ?? '0001-01-01T00:00:00Z';
@@ -110,10 +113,50 @@ function userJson(row: UserRow): Record<string, unknown> {
   return user;
 }
 
-/** models.FindUserByID: soft-deleted users included. */
+interface IdentityRow {
+  identity_id: string;
+  provider_id: string;
+  user_id: string;
+  identity_data: string;
+  provider: string;
+  last_sign_in_at: string | null;
+  created_at: string | null;
+  updated_at: string | null;
+  email: string | null;
+}
+
+/**
+ * models.Identity as Go marshals it: the row's id as `identity_id`, provider_id as `id` (names
+ * kept for gotrue-js), `identity_data` and `email` omitted when empty. Read only where the
+ * database has auth.identities, as every Supabase project does.
+ */
+async function identitiesOf(db: Queryable, userId: string): Promise<Record<string, unknown>[]> {
+  const [table] = await db.query<{ found: boolean }>(`SELECT to_regclass('auth.identities') IS NOT NULL AS found`);
+  if (!table?.found) return [];
+  const rows = await db.query<IdentityRow>(
+    `SELECT id::text AS identity_id, provider_id, user_id::text AS user_id, identity_data::text AS identity_data, provider,
+            ${['last_sign_in_at', 'created_at', 'updated_at'].map(utcText).join(', ')}, email
+       FROM auth.identities WHERE user_id = $1::uuid ORDER BY created_at, id`,
+    [userId],
+  );
+  return rows.map((row) => {
+    const identity: Record<string, unknown> = { identity_id: row.identity_id, id: row.provider_id, user_id: row.user_id };
+    const data = JSON.parse(row.identity_data) as Record<string, unknown>;
+    if (Object.keys(data).length > 0) identity.identity_data = sortKeys(data);
+    identity.provider = row.provider;
+    const lastSignIn = goTime(row.last_sign_in_at);
+    if (lastSignIn !== undefined) identity.last_sign_in_at = lastSignIn;
+    identity.created_at = goTime(row.created_at) ?? '0001-01-01T00:00:00Z';
+    identity.updated_at = goTime(row.updated_at) ?? '0001-01-01T00:00:00Z';
+    if (row.email) identity.email = row.email;
+    return identity;
+  });
+}
+
+/** models.FindUserByID: soft-deleted users included, identities loaded. */
 export async function findUserById(db: Queryable, id: string): Promise<Record<string, unknown> | undefined> {
   const [row] = await db.query<UserRow>(`SELECT ${USER_COLUMNS} FROM auth.users WHERE instance_id = $1::uuid AND id = $2::uuid`, [NIL_INSTANCE, id]);
-  return row && userJson(row);
+  return row && userJson(row, await identitiesOf(db, row.id));
 }
 
 export interface UserPage {
@@ -147,5 +190,5 @@ export async function findUsersInAudience(
     params,
   );
   const [counted] = await db.query<{ total: number }>(`SELECT count(*)::integer AS total FROM auth.users WHERE ${where}`, params);
-  return { users: rows.map(userJson), total: counted!.total };
+  return { users: rows.map((row) => userJson(row, null)), total: counted!.total };
 }
