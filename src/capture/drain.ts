@@ -37,6 +37,9 @@ export interface CaptureDrainOptions {
   observeSyncs?: SyncObserver;
 }
 
+/** After a drain that took changes, when to look once more (see #loop). */
+const TAIL_CHECK_MS = 50;
+
 const CONTEXT: WriteContext = { actor: 'capture', source: 'capture' };
 
 const isRefusal = (error: unknown) =>
@@ -93,6 +96,7 @@ export class CaptureDrain {
   }
 
   async #loop(): Promise<void> {
+    let drained = false;
     do {
       this.#again = false;
       let report: DrainReport;
@@ -107,9 +111,16 @@ export class CaptureDrain {
       }
       if (this.#failing) this.#log.info('capture drain working again');
       this.#failing = false;
-      // A full batch (or one taken user by user, which counts users, not rows) may have left more.
-      if (report.claimed >= this.#options.batchSize || report.outcomes.refused > 0) this.#again = true;
+      // Round again until a batch finds nothing: a change queued behind one being drained does not
+      // notify (capture-sql.ts), so whatever committed meanwhile is taken now.
+      if (report.claimed > 0) {
+        this.#again = true;
+        drained = true;
+      }
     } while (this.#again && !this.#stopped);
+    // A change whose transaction was still open during the last, empty round did not notify
+    // either: look once more when such a transaction has had time to commit.
+    if (drained && !this.#stopped) setTimeout(() => this.wake(), TAIL_CHECK_MS).unref();
   }
 
   /** Drains one batch in one transaction. Public for the CLI and tests. */

@@ -155,7 +155,9 @@ export function upsertStatements(table: string, mapping: FieldMapping, rules: Pr
   const claim = `claimed AS (
       SELECT id FROM user_sync.changes ORDER BY id LIMIT $1::int FOR UPDATE SKIP LOCKED
     ), drained AS (
-      DELETE FROM user_sync.changes c USING claimed WHERE c.id = claimed.id RETURNING c.user_id
+      -- By index, as an array: joined to the claim, PostgreSQL would hash-join a full scan of the
+      -- queue, dead rows included, on every batch of a backlog.
+      DELETE FROM user_sync.changes c WHERE c.id = ANY (ARRAY(SELECT id FROM claimed)) RETURNING c.user_id
     ), users AS (
       SELECT DISTINCT user_id AS id FROM drained
     )`;
