@@ -3,7 +3,8 @@ import { defaultExclude, defineConfig } from 'vitest/config';
 /**
  * The heavy fault tests: each loads the whole machine for a long while (a server process under
  * 300,000 requests, a saturated event loop, SIGTERM under 50 connections, a database restart
- * under 16 clients, thousands of fuzz cases), and several watch event-loop delay or RSS. They run
+ * under 16 clients, thousands of fuzz cases, capture backlogs of 20,000 sign-ups drained through
+ * a SIGKILL and a database restart), and several watch event-loop delay or RSS. They run
  * in a project of their own: one file at a time (one worker), in a group of files of their own
  * (sequence.groupOrder) that does not run alongside the rest, so that none of them shares the
  * machine with another test file.
@@ -14,6 +15,7 @@ const HEAVY = [
   'tests/shutdown-under-load.test.ts',
   'tests/database-restart.test.ts',
   'tests/fuzz.test.ts',
+  'tests/capture-faults.test.ts',
 ];
 
 export default defineConfig({

@@ -2,7 +2,8 @@
  * `npm run bench [-- --quick] [-- --only name,name]`: runs every benchmark section against the
  * local PostgreSQL server, prints a table of ratios (service / baseline, measured in the same
  * run) and writes them with the machine's description to bench/results.json (bench/results.quick.json
- * with --quick, so a smoke run never overwrites the figures the README quotes).
+ * with --quick, so a smoke run never overwrites the figures the README quotes; with --only,
+ * bench/results.<sections>.json, so a partial run never replaces the full run's figures).
  *
  * BENCH_DATABASE_URL names the maintenance database (default postgres://postgres@127.0.0.1:5432/postgres).
  */
@@ -10,13 +11,14 @@ import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
+import { sections as captureSections } from './capture.ts';
 import { sections as dataSections } from './data.ts';
 import { sections as embeddedSections } from './embedded.ts';
 import { sections as httpSections } from './http.ts';
 import { formatTable, type Comparison } from './lib/report.ts';
 import type { BenchContext, Section } from './lib/section.ts';
 
-const all: Record<string, Section> = { ...httpSections, ...dataSections, ...embeddedSections };
+const all: Record<string, Section> = { ...httpSections, ...dataSections, ...embeddedSections, ...captureSections };
 
 const { values } = parseArgs({
   options: {
@@ -71,7 +73,12 @@ console.log(formatTable(rows));
 const missed = rows.filter((row) => !row.met);
 console.log(missed.length === 0 ? '\nevery target met' : `\n${missed.length} target(s) missed`);
 
-const file = new URL(values.quick ? './results.quick.json' : './results.json', import.meta.url);
+// A run of chosen sections writes a file of its own (results.capture.json), so it never replaces
+// the full run's figures with a part of them.
+const file = new URL(
+  values.quick ? './results.quick.json' : values.only ? `./results.${chosen.join('+')}.json` : './results.json',
+  import.meta.url,
+);
 await writeFile(
   file,
   `${JSON.stringify({ date: new Date().toISOString(), quick: values.quick, seconds: Math.round((Date.now() - started) / 1000), machine, results: rows }, null, 2)}\n`,

@@ -52,7 +52,7 @@ export interface paths {
         };
         /**
          * Readiness
-         * @description Answers 200 when the database answers, else 503 (`database_unavailable`).
+         * @description Answers 200 when the database answers, else 503 (`database_unavailable`). The body names the back end and whether capture is on, off or unavailable.
          */
         get: {
             parameters: {
@@ -991,7 +991,7 @@ export interface components {
             /** @example No user 3f1c0e5e-8d3a-4b7e-9a51-2c9d7e4b6a10 in auth.users and no profile row for it. */
             detail: string;
             /** @enum {string} */
-            code: "invalid_request" | "invalid_user_id" | "invalid_cursor" | "unauthorized" | "token_expired" | "invalid_token" | "webhook_signature_invalid" | "webhook_timestamp_invalid" | "forbidden" | "user_not_found" | "route_not_found" | "job_not_found" | "profile_conflict" | "body_too_large" | "unsupported_media_type" | "profile_rejected" | "rate_limited" | "internal_error" | "overloaded" | "shutting_down" | "database_unavailable" | "supabase_unavailable" | "supabase_unauthorized";
+            code: "invalid_request" | "invalid_user_id" | "invalid_cursor" | "unauthorized" | "token_expired" | "invalid_token" | "webhook_signature_invalid" | "webhook_timestamp_invalid" | "forbidden" | "user_not_found" | "route_not_found" | "job_not_found" | "profile_conflict" | "email_taken" | "body_too_large" | "unsupported_media_type" | "profile_rejected" | "rate_limited" | "internal_error" | "overloaded" | "shutting_down" | "database_unavailable" | "supabase_unavailable" | "supabase_unauthorized";
             instance?: string;
         } & {
             [key: string]: unknown;
@@ -1119,13 +1119,19 @@ export interface components {
         /**
          * @example {
          *       "status": "ready",
-         *       "backend": "embedded"
+         *       "backend": "embedded",
+         *       "capture": "on"
          *     }
          */
         Readiness: {
             /** @enum {string} */
             status: "ready";
             backend: string;
+            /**
+             * @description How changes of auth.users reach the service. `on`: the capture triggers record each change and the service drains them. `off`: CAPTURE=off, or the triggers could not be installed (the start-up log says why); webhooks and the periodic reconcile only. `unavailable`: Supabase API mode, which cannot install triggers.
+             * @enum {string}
+             */
+            capture: "on" | "off" | "unavailable";
         };
         ReconcileJob: {
             /** Format: uuid */

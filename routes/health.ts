@@ -23,7 +23,9 @@ const healthRoutes: FastifyPluginAsyncZod = async (app) => {
     schema: {
       tags: ['health'],
       summary: 'Readiness',
-      description: 'Answers 200 when the database answers, else 503 (`database_unavailable`).',
+      description:
+        'Answers 200 when the database answers, else 503 (`database_unavailable`). The body names the back end and ' +
+        'whether capture is on, off or unavailable.',
       response: {
         200: okResponse('The database answers.', Readiness),
         503: problemResponse('The database does not answer.') },
@@ -42,7 +44,7 @@ const healthRoutes: FastifyPluginAsyncZod = async (app) => {
       } finally {
         clearTimeout(timer);
       }
-      return { status: 'ready' as const, backend: app.sync.mode };
+      return { status: 'ready' as const, backend: app.sync.mode, capture: app.sync.capture.state };
     },
   });
 };

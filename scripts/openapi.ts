@@ -13,10 +13,14 @@ import { loadConfig } from '../src/config/config.ts';
 const documentPath = fileURLToPath(new URL('../openapi/openapi.json', import.meta.url));
 const clientTypesPath = fileURLToPath(new URL('../client/schema.ts', import.meta.url));
 
-/** The document exactly as the running service serves it (an in-memory embedded app). */
+/**
+ * The document exactly as the running service serves it (an in-memory embedded app), less the
+ * embedded-only demo route: the committed contract is the one every mode serves.
+ */
 export async function generateOpenApi(): Promise<string> {
   const app = await buildApp(
     loadConfig({ EMBEDDED_DATA_DIR: 'memory://', EMBEDDED_SEED: 'false', LOG_LEVEL: 'silent', RECONCILE_INTERVAL_SECONDS: '0' }),
+    { demoRoutes: false },
   );
   try {
     await app.ready();

@@ -12,6 +12,7 @@ import {
 } from 'fastify-type-provider-zod';
 // Imported, not read from disk, so the build copies it into dist/ beside the code that needs it.
 import packageJson from '../package.json' with { type: 'json' };
+import demoRoutes from '../routes/demo.ts';
 import healthRoutes from '../routes/health.ts';
 import metricsRoutes from '../routes/metrics.ts';
 import reconcileRoutes from '../routes/reconcile.ts';
@@ -23,6 +24,8 @@ import { requireServiceToken } from './auth/require-service-token.ts';
 import { UserTokenVerifier } from './auth/user-tokens.ts';
 import type { Config } from './config/config.ts';
 import type { SqlClient } from './db/sql-client.ts';
+import { DemoSignUps } from './embedded/demo-sign-ups.ts';
+import { openEmbeddedDatabase } from './embedded/open-embedded.ts';
 import { errorHandler, notFoundHandler } from './http/error-handler.ts';
 import { registerClosing } from './http/closing.ts';
 import { acceptEmptyJsonBodies, registerEdge } from './http/edge.ts';
@@ -37,6 +40,12 @@ export interface AppDeps {
   logger?: FastifyBaseLogger;
   /** An open database to use instead of the one the configuration names. Not closed by the app. */
   sql?: SqlClient;
+  /**
+   * Register the embedded-only demo route (POST /demo/signups); default: in embedded mode. The
+   * OpenAPI generator (scripts/openapi.ts) turns it off: the committed contract is the one every
+   * mode serves.
+   */
+  demoRoutes?: boolean;
 }
 
 declare module 'fastify' {
@@ -77,18 +86,35 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   const metrics = new Metrics();
   metrics.timeRequests(app);
 
-  const runtime = await openRuntime(config, {
-    sql: deps.sql,
-    logger: app.log,
-    observers: {
-      sync: (action, source, count) => metrics.countSyncs(action, source, count),
-      reconcile: (outcome, report) => {
-        metrics.reconcileRuns.inc({ outcome });
-        if (report) metrics.missingUsers.set(report.actions.created + report.failed);
+  // Embedded mode: the app opens the PGlite database and hands it to the runtime (as tests hand
+  // theirs), since the demo route writes auth.users in it too. It closes it after the runtime.
+  const embedded = config.mode === 'embedded' && deps.sql === undefined ? await openEmbeddedDatabase(config.embedded) : undefined;
+  if (embedded?.created) app.log.info({ dataDir: config.embedded.dataDir }, 'embedded database laid out and seeded');
+  const sql = deps.sql ?? embedded?.sql;
+  let runtime: Runtime;
+  try {
+    runtime = await openRuntime(config, {
+      sql,
+      logger: app.log,
+      observers: {
+        sync: (action, source, count) => metrics.countSyncs(action, source, count),
+        reconcile: (outcome, report) => {
+          metrics.reconcileRuns.inc({ outcome });
+          if (report) metrics.missingUsers.set(report.actions.created + report.failed);
+        },
+        delivery: (kind, outcome) => metrics.webhookDeliveries.inc({ kind, outcome }),
+        capture: (report) => metrics.countCaptureChanges(report),
       },
-      delivery: (kind, outcome) => metrics.webhookDeliveries.inc({ kind, outcome }),
-    },
-  });
+    });
+  } catch (error) {
+    await embedded?.sql.close().catch(() => undefined);
+    throw error;
+  }
+  if (embedded) runtime.description = `embedded (${config.embedded.dataDir})`;
+  const { captureControl } = runtime;
+  if (runtime.capture.state === 'on' && captureControl) {
+    metrics.watchCaptureQueue(() => captureControl.status(), app.log);
+  }
   app.decorate('sync', runtime);
   app.decorateRequest('caller', null);
   app.decorateRequest('rawBody', undefined);
@@ -96,7 +122,10 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   // Background work starts once the app is ready and stops, finishing a run in progress, before
   // the database closes.
   app.addHook('onReady', async () => runtime.startBackground());
-  app.addHook('onClose', () => runtime.close());
+  app.addHook('onClose', async () => {
+    await runtime.close();
+    await embedded?.sql.close();
+  });
 
   await registerEdge(app, config.http);
   await registerOpenApi(app, packageJson.version);
@@ -109,6 +138,10 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     await serviceScope.register(userRoutes);
     await serviceScope.register(metricsRoutes, { metrics });
     await serviceScope.register(reconcileRoutes, { jobs: runtime.jobs });
+    // Embedded mode only: a way to watch capture work without a SQL client.
+    if ((deps.demoRoutes ?? true) && runtime.mode === 'embedded' && sql !== undefined) {
+      await serviceScope.register(demoRoutes, { signUps: new DemoSignUps(sql) });
+    }
   });
   await app.register(webhookRoutes, {
     tokens: config.serviceTokens ?? [],

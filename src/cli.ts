@@ -5,6 +5,9 @@
  *   supabase-user-sync missing [--format table|csv|json]
  *   supabase-user-sync sync <userId> [--dry-run]
  *   supabase-user-sync reconcile [--dry-run] [--include missing,stale,orphaned]
+ *   supabase-user-sync capture status [--format table|json]
+ *   supabase-user-sync capture install
+ *   supabase-user-sync capture uninstall
  *
  * `reconcile` queues a reconcile job, as POST /reconcile does, and follows it: a progress bar on a
  * terminal, one plain line per update when piped, and a summary at the end. In embedded mode the
@@ -12,22 +15,29 @@
  *
  * The CLI opens the same runtime as the server (runtime.ts) without HTTP and without background
  * work: `missing` and `sync` never run the periodic reconcile, deferred syncs, or a job another
- * replica queued; `reconcile` runs the one job it queued.
+ * replica queued; `reconcile` runs the one job it queued. Nor does it install capture as the
+ * server does at start: only `capture install` installs it.
  */
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { ConfigError, loadConfig } from './config/config.ts';
 import { ProblemError } from './errors/problems.ts';
+import type { CaptureStatus } from './capture/install.ts';
+import { CAPTURE_FUNCTION, TRIGGER_NAMES } from './capture/capture-sql.ts';
+import type { Config } from './config/config.ts';
 import { loggerOptions } from './logging.ts';
 import type { JobPhase } from './reconcile/job-store.ts';
 import { JOB_PHASES } from './reconcile/jobs.ts';
-import { openRuntime } from './runtime.ts';
+import { openRuntime, type Runtime } from './runtime.ts';
 import { isUuid } from './sync/uuid.ts';
 
 const USAGE = `usage:
   supabase-user-sync missing [--format table|csv|json]
   supabase-user-sync sync <userId> [--dry-run]
-  supabase-user-sync reconcile [--dry-run] [--include missing,stale,orphaned]`;
+  supabase-user-sync reconcile [--dry-run] [--include missing,stale,orphaned]
+  supabase-user-sync capture status [--format table|json]
+  supabase-user-sync capture install
+  supabase-user-sync capture uninstall`;
 
 const out = (text: string) => process.stdout.write(`${text}\n`);
 
@@ -46,6 +56,90 @@ function progressLine(done: number, total: number | null, tty: boolean): string 
   return `\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done.toLocaleString('en')}/${total.toLocaleString('en')} (${Math.floor(share * 100)}%)`;
 }
 
+const TRIGGER_EVENTS: Record<keyof typeof TRIGGER_NAMES, string> = { insertDelete: 'AFTER INSERT OR DELETE', update: 'AFTER UPDATE' };
+
+const TRIGGER_STATES: Record<CaptureStatus['triggers'][keyof typeof TRIGGER_NAMES], string> = {
+  absent: 'absent',
+  current: 'current',
+  stale: 'stale (made for another FIELD_MAP or an older version; `capture install` replaces it)',
+  disabled: 'disabled (ALTER TABLE auth.users ENABLE TRIGGER turns it back on)',
+};
+
+function describeStatus(status: CaptureStatus): string[] {
+  const triggers = Object.values(status.triggers);
+  const summary = status.current
+    ? 'installed and current: every change of auth.users is recorded'
+    : triggers.every((state) => state === 'absent')
+      ? 'not installed'
+      : 'installed, but not current: `capture install` brings it up to date';
+  const age = status.oldestChangeAgeSeconds;
+  const queue =
+    status.queueDepth === null
+      ? 'absent (user_sync.changes does not exist; `capture install` lays it out)'
+      : status.queueDepth === 0
+        ? '0 changes waiting'
+        : `${status.queueDepth} change(s) waiting, the oldest ${age === null ? '?' : age.toFixed(1)} s old`;
+  return [
+    `capture: ${summary}`,
+    ...Object.entries(TRIGGER_NAMES).map(
+      ([key, name]) =>
+        `  trigger ${name} (${TRIGGER_EVENTS[key as keyof typeof TRIGGER_NAMES]} ON auth.users): ${TRIGGER_STATES[status.triggers[key as keyof typeof TRIGGER_NAMES]]}`,
+    ),
+    `  role: ${status.role}, ${status.canTrigger ? 'has' : 'lacks'} the TRIGGER privilege on auth.users`,
+    `  queue: ${queue}`,
+  ];
+}
+
+const CAPTURE_SUBCOMMANDS = ['status', 'install', 'uninstall'] as const;
+type CaptureSubcommand = (typeof CAPTURE_SUBCOMMANDS)[number];
+const isCaptureSubcommand = (word: string | undefined): word is CaptureSubcommand => CAPTURE_SUBCOMMANDS.includes(word as CaptureSubcommand);
+
+/** `capture status|install|uninstall`: capture as an operator handles it, on SQL back ends. */
+async function captureCommand(runtime: Runtime, config: Config, subcommand: CaptureSubcommand, format: string): Promise<number> {
+  const control = runtime.captureControl;
+  if (control === undefined) {
+    process.stderr.write(
+      'supabase-user-sync: capture needs a SQL back end (embedded, or postgres with DATABASE_URL); Supabase API mode ' +
+        'cannot install triggers, and changes reach the service through webhooks and the periodic reconcile\n',
+    );
+    return 2;
+  }
+  const configuredOff = config.capture.enabled ? [] : ['note: CAPTURE=off here: the service will not drain the queue while it is off'];
+  switch (subcommand) {
+    case 'status': {
+      if (!['table', 'json'].includes(format)) throw new Error('--format is table or json for capture status');
+      const status = await control.status();
+      if (format === 'json') out(JSON.stringify(status, null, 2));
+      else for (const line of [...describeStatus(status), ...configuredOff]) out(line);
+      return 0;
+    }
+    case 'install': {
+      const mode = await control.install();
+      if (!mode.active) {
+        process.stderr.write(`supabase-user-sync: capture could not be installed: ${mode.reason}\n`);
+        return 1;
+      }
+      out(
+        mode.installed === 'now'
+          ? `capture installed: triggers ${Object.values(TRIGGER_NAMES).join(' and ')} on auth.users, function ${CAPTURE_FUNCTION}(), queue user_sync.changes`
+          : 'capture was already installed and current: nothing to do',
+      );
+      for (const line of configuredOff) out(line);
+      return 0;
+    }
+    default: {
+      const { removed } = await control.uninstall();
+      if (removed.length === 0) out('capture was not installed: nothing to remove');
+      else {
+        out('removed:');
+        for (const item of removed) out(`  ${item}`);
+      }
+      if (config.capture.enabled) out('note: the service installs capture again at its next start unless CAPTURE=off');
+      return 0;
+    }
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -62,10 +156,19 @@ async function main(argv: string[]): Promise<number> {
     out(USAGE);
     return values.help ? 0 : 2;
   }
+  const captureSubcommand = rest[0];
+  if (command === 'capture' && !isCaptureSubcommand(captureSubcommand)) {
+    out(USAGE);
+    return 2;
+  }
 
   const config = loadConfig({ ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
   // Logs go to stderr, so stdout holds only the command's output (a CSV or JSON to pipe on).
-  const runtime = await openRuntime(config, { logger: pino(loggerOptions(config.logLevel, false), pino.destination(2)) });
+  // Never installs capture as the server does at start: `capture install` is the one command that does.
+  const runtime = await openRuntime(config, {
+    logger: pino(loggerOptions(config.logLevel, false), pino.destination(2)),
+    installCapture: false,
+  });
   const actor = { actor: 'cli', source: 'api' } as const;
   try {
     switch (command) {
@@ -126,6 +229,8 @@ async function main(argv: string[]): Promise<number> {
           await new Promise((resolve) => setTimeout(resolve, tty ? 100 : 250));
         }
       }
+      case 'capture':
+        return await captureCommand(runtime, config, captureSubcommand as CaptureSubcommand, values.format);
       default:
         out(USAGE);
         return 2;

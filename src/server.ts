@@ -8,6 +8,7 @@ import { buildApp } from './app.ts';
 import { parseServiceTokens, generateToken } from './auth/service-tokens.ts';
 import { ConfigError, loadConfig, type Config } from './config/config.ts';
 import { isDatabaseUnavailable } from './db/errors.ts';
+import type { CaptureInfo } from './runtime.ts';
 
 /** Embedded mode with no SERVICE_TOKENS: make an admin token for this run and show it once. */
 function withGeneratedToken(config: Config): { config: Config; token?: string } {
@@ -32,6 +33,23 @@ function explainStartupError(error: unknown, config: Config | undefined): string
   // 28xxx: authentication failed; 3D000: no such database.
   if (code?.startsWith('28') || code === '3D000') return `the database refused DATABASE_URL: ${message}`;
   return undefined;
+}
+
+function captureLine(capture: CaptureInfo): string {
+  switch (capture.state) {
+    case 'on':
+      return capture.installed === 'now' ? 'on (triggers installed on auth.users now)' : 'on (triggers already installed on auth.users)';
+    case 'off':
+      return `off: ${capture.reason}`;
+    case 'unavailable':
+      return `unavailable: ${capture.reason}`;
+  }
+}
+
+function reconcileLine(intervalSeconds: number, configured: boolean, capture: CaptureInfo): string {
+  if (intervalSeconds === 0) return 'off (RECONCILE_INTERVAL_SECONDS=0)';
+  if (configured) return `every ${intervalSeconds} s (RECONCILE_INTERVAL_SECONDS)`;
+  return `every ${intervalSeconds} s (default ${capture.state === 'on' ? 'with capture on' : 'without capture'}; set RECONCILE_INTERVAL_SECONDS to change it)`;
 }
 
 async function main(): Promise<void> {
@@ -59,13 +77,13 @@ async function main(): Promise<void> {
 
   const address = await app.listen({ host: config.host, port: config.port });
   const base = address.replace('://0.0.0.0', '://127.0.0.1').replace('://[::]', '://127.0.0.1');
-  const intervalSeconds = app.sync.reconcileIntervalSeconds;
   const lines = [
     '',
     `  supabase-user-sync is listening on ${address} (${app.sync.description})`,
     `  Swagger UI: ${base}/docs`,
     `  Webhooks:   ${base}/webhooks/supabase`,
-    `  Reconcile:  ${intervalSeconds > 0 ? `every ${intervalSeconds} s (RECONCILE_INTERVAL_SECONDS)` : 'off (RECONCILE_INTERVAL_SECONDS=0)'}`,
+    `  Capture:    ${captureLine(app.sync.capture)}`,
+    `  Reconcile:  ${reconcileLine(app.sync.reconcileIntervalSeconds, config.reconcile.intervalSeconds !== undefined, app.sync.capture)}`,
   ];
   if (generated.token !== undefined) {
     lines.push(

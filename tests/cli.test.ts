@@ -1,5 +1,9 @@
-/** The command line: valid CSV, a sync, and a reconcile that shows a bar on a terminal and plain lines when piped. */
+/**
+ * The command line: valid CSV, a sync, a reconcile that shows a bar on a terminal and plain lines
+ * when piped, and the capture commands (status, install, uninstall).
+ */
 import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -7,6 +11,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPgliteClient } from '../src/db/pglite-client.ts';
+import type { Queryable } from '../src/db/sql-client.ts';
+import { ADMIN_TOKEN } from './helpers/app.ts';
+import { SERVICE_ROLE_KEY } from './helpers/backends.ts';
+import { createTestDatabase, onPostgres, type TestDatabase } from './helpers/database.ts';
+import { asOnSupabase, SERVICE_ROLE } from './helpers/supabase-roles.ts';
+import { count } from './helpers/users.ts';
+import { startSupabaseStandIn } from './supabase-stand-in/index.ts';
 
 const run = promisify(execFile);
 /** script(1), from util-linux: gives a command a pseudo-terminal, as an operator's shell would. */
@@ -64,5 +76,196 @@ describe('the CLI, on an embedded database with the demo users', () => {
 
   it('refuses a bad command with its usage', async () => {
     await expect(cliRun('frobnicate')).rejects.toMatchObject({ code: 2, stdout: expect.stringContaining('usage:') });
+  });
+});
+
+/**
+ * `capture status|install|uninstall`. On PGlite the CLI opens an embedded data folder of its own
+ * (the test opens it only between two runs: one process at a time); on PostgreSQL, a test
+ * database, as the non-superuser Supabase gives a service (helpers/supabase-roles.ts).
+ */
+describe('the capture commands', () => {
+  let dir: string;
+  let db: TestDatabase | undefined;
+  let connection: Record<string, string> = {};
+  const env = () => ({
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    ...(onPostgres ? { SERVICE_TOKENS: `admin:${ADMIN_TOKEN}`, ...connection } : { EMBEDDED_DATA_DIR: dir }),
+  });
+  const cliRun = (...args: string[]) => run(tsx, [cli, ...args], { env: env() });
+  /** The CLI's database, while no CLI process holds it. */
+  async function withDatabase<T>(work: (sql: Queryable) => Promise<T>): Promise<T> {
+    if (db) return work(db.sql);
+    const sql = await createPgliteClient(dir);
+    try {
+      return await work(sql);
+    } finally {
+      await sql.close();
+    }
+  }
+  const status = async () => JSON.parse((await cliRun('capture', 'status', '--format', 'json')).stdout) as Record<string, unknown>;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'usersync-cli-capture-'));
+    if (onPostgres) {
+      db = await createTestDatabase({ seed: true });
+      connection = await asOnSupabase(db);
+    }
+  });
+  afterAll(async () => {
+    await db?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('status, before any install: the triggers are absent, and no command installed them', async () => {
+    // The first run lays the embedded database out; CAPTURE is on (the default), yet the CLI installs nothing.
+    const { stdout } = await cliRun('capture', 'status');
+    expect(stdout).toMatch(/^capture: not installed$/m);
+    expect(stdout).toMatch(/^ {2}trigger user_sync_capture_insert_delete \(AFTER INSERT OR DELETE ON auth\.users\): absent$/m);
+    expect(stdout).toMatch(/^ {2}trigger user_sync_capture_update \(AFTER UPDATE ON auth\.users\): absent$/m);
+    expect(stdout).toMatch(/^ {2}role: \S+, has the TRIGGER privilege on auth\.users$/m);
+    expect(await status()).toMatchObject({
+      triggers: { insertDelete: 'absent', update: 'absent' },
+      current: false,
+      canTrigger: true,
+      ...(onPostgres ? { role: SERVICE_ROLE } : {}),
+    });
+  });
+
+  it('install installs the triggers; status then says current, with an empty queue', async () => {
+    const { stdout } = await cliRun('capture', 'install');
+    expect(stdout).toMatch(/^capture installed: triggers user_sync_capture_insert_delete and user_sync_capture_update on auth\.users/m);
+    expect(await status()).toEqual({
+      role: expect.any(String),
+      canTrigger: true,
+      triggers: { insertDelete: 'current', update: 'current' },
+      current: true,
+      queueDepth: 0,
+      oldestChangeAgeSeconds: null,
+    });
+    const { stdout: text } = await cliRun('capture', 'status');
+    expect(text).toMatch(/^capture: installed and current/m);
+    expect(text).toMatch(/^ {2}queue: 0 changes waiting$/m);
+    expect((await cliRun('capture', 'install')).stdout).toMatch(/^capture was already installed and current: nothing to do$/m);
+  });
+
+  it('a change of auth.users is queued (nothing drains it here): status shows a depth of 1 and its age', async () => {
+    const id = randomUUID();
+    // One statement, so one change: an INSERT as Supabase Auth starts a sign-up.
+    await withDatabase((sql) =>
+      sql.query(
+        `INSERT INTO auth.users (instance_id, id, aud, role, email, raw_app_meta_data, raw_user_meta_data, created_at, updated_at)
+         VALUES ('00000000-0000-0000-0000-000000000000', $1, 'authenticated', '', $2, '{}', '{}', now(), now())`,
+        [id, `queued-${id}@example.com`],
+      ),
+    );
+    const after = await status();
+    expect(after).toMatchObject({ current: true, queueDepth: 1 });
+    expect(after.oldestChangeAgeSeconds).toBeGreaterThanOrEqual(0);
+    expect((await cliRun('capture', 'status')).stdout).toMatch(/^ {2}queue: 1 change\(s\) waiting, the oldest \d+\.\d s old$/m);
+  });
+
+  it('uninstall removes the triggers, the function and the queue, and lists them; status says absent again', async () => {
+    const { stdout } = await cliRun('capture', 'uninstall');
+    expect(stdout.split('\n')).toEqual(
+      expect.arrayContaining([
+        'removed:',
+        '  trigger user_sync_capture_insert_delete on auth.users',
+        '  trigger user_sync_capture_update on auth.users',
+        '  function user_sync.capture_auth_user_change()',
+        '  table user_sync.changes',
+      ]),
+    );
+    expect(await withDatabase((sql) => count(sql, `SELECT 1 WHERE to_regclass('user_sync.changes') IS NOT NULL`))).toBe(0);
+    expect(
+      await withDatabase((sql) => count(sql, `SELECT 1 FROM pg_trigger WHERE tgrelid = 'auth.users'::regclass AND tgname LIKE 'user_sync_capture%'`)),
+    ).toBe(0);
+    expect(await status()).toMatchObject({ triggers: { insertDelete: 'absent', update: 'absent' }, current: false, queueDepth: null });
+    expect((await cliRun('capture', 'uninstall')).stdout).toMatch(/^capture was not installed: nothing to remove$/m);
+  });
+
+  it('install lays the queue out again after an uninstall', async () => {
+    await cliRun('capture', 'install');
+    expect(await status()).toMatchObject({ current: true, queueDepth: 0 });
+    await cliRun('capture', 'uninstall');
+  });
+
+  it('refuses an unknown capture command, or --format csv for status, with its usage', async () => {
+    await expect(cliRun('capture', 'frobnicate')).rejects.toMatchObject({ code: 2, stdout: expect.stringContaining('capture install') });
+    await expect(cliRun('capture', 'status', '--format', 'csv')).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining('--format is table or json'),
+    });
+  });
+});
+
+describe('capture commands a role may not run', () => {
+  it.skipIf(!onPostgres)(
+    'uninstall by a role that owns neither the function nor its schema exits 1 with what to run instead (PostgreSQL only: the embedded database has one role, a superuser)',
+    async () => {
+      const db = await createTestDatabase();
+      try {
+        const asService = await asOnSupabase(db);
+        const env = (connection: Record<string, string>) => ({
+          PATH: process.env.PATH,
+          HOME: process.env.HOME,
+          SERVICE_TOKENS: `admin:${ADMIN_TOKEN}`,
+          ...connection,
+        });
+        // A superuser lays out user_sync and installs capture, so owns the schema and the function
+        // (the owner of either may drop it); the service's role may use the schema, not drop in it.
+        await run(tsx, [cli, 'capture', 'install'], { env: env({ DATABASE_URL: db.url! }) });
+        await db.sql.exec(`
+          GRANT USAGE, CREATE ON SCHEMA user_sync TO ${SERVICE_ROLE};
+          GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA user_sync TO ${SERVICE_ROLE};
+        `);
+        const failed = run(tsx, [cli, 'capture', 'uninstall'], { env: env(asService) });
+        await expect(failed).rejects.toMatchObject({
+          code: 1,
+          stderr: expect.stringMatching(/this role may not remove capture: .*DROP FUNCTION user_sync\.capture_auth_user_change\(\) CASCADE/),
+        });
+        expect(await count(db.sql, `SELECT 1 FROM pg_trigger WHERE tgrelid = 'auth.users'::regclass AND tgname LIKE 'user_sync_capture%'`)).toBe(2);
+      } finally {
+        await db.close();
+      }
+    },
+  );
+
+  it('without the TRIGGER privilege, install exits 1 naming the grant', async ({ skip }) => {
+    skip(!onPostgres, 'PostgreSQL only: the embedded database connects as a superuser, which holds every privilege');
+    const db = await createTestDatabase();
+    try {
+      const connection = await asOnSupabase(db, { withoutTrigger: true });
+      const failed = run(tsx, [cli, 'capture', 'install'], {
+        env: { PATH: process.env.PATH, HOME: process.env.HOME, SERVICE_TOKENS: `admin:${ADMIN_TOKEN}`, ...connection },
+      });
+      await expect(failed).rejects.toMatchObject({
+        code: 1,
+        stderr: expect.stringContaining(`capture could not be installed: the role ${SERVICE_ROLE} lacks the TRIGGER privilege on auth.users`),
+      });
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('in Supabase API mode, every capture command exits 2: capture needs a SQL back end', async () => {
+    const db = await createTestDatabase();
+    const standIn = await startSupabaseStandIn({ sql: db.sql, serviceKey: SERVICE_ROLE_KEY });
+    try {
+      const failed = run(tsx, [cli, 'capture', 'status'], {
+        env: {
+          PATH: process.env.PATH,
+          HOME: process.env.HOME,
+          SERVICE_TOKENS: `admin:${ADMIN_TOKEN}`,
+          SUPABASE_URL: standIn.url,
+          SUPABASE_SERVICE_ROLE_KEY: SERVICE_ROLE_KEY,
+        },
+      });
+      await expect(failed).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('capture needs a SQL back end') });
+    } finally {
+      await standIn.close();
+      await db.close();
+    }
   });
 });

@@ -117,6 +117,9 @@ export class CaptureDrain {
         this.#again = true;
         drained = true;
       }
+      // PGlite answers on the microtask queue: without a turn of the event loop between batches,
+      // a backlog would hold off timers and HTTP until it is drained.
+      if (this.#again) await new Promise((resolve) => setImmediate(resolve));
     } while (this.#again && !this.#stopped);
     // A change whose transaction was still open during the last, empty round did not notify
     // either: look once more when such a transaction has had time to commit.

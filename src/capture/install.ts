@@ -137,11 +137,15 @@ export async function captureStatus(sql: Queryable, mapping: FieldMapping): Prom
   const triggers = hasAuthUsers
     ? await installedTriggers(sql, captureFingerprint(mapping))
     : ({ insertDelete: 'absent', update: 'absent' } as const);
-  const [queue] = await sql.query<{ depth: number | null; age: number | null }>(
-    `SELECT CASE WHEN to_regclass('user_sync.changes') IS NULL THEN NULL ELSE (SELECT count(*)::int FROM user_sync.changes) END AS depth,
-            CASE WHEN to_regclass('user_sync.changes') IS NULL THEN NULL
-                 ELSE (SELECT extract(epoch FROM now() - min(created_at))::float8 FROM user_sync.changes) END AS age`,
-  );
+  // Two statements: PostgreSQL resolves every table a statement names before running it, so a
+  // guard inside one statement cannot spare a queue that was removed.
+  const [table] = await sql.query<{ found: boolean }>(`SELECT to_regclass('user_sync.changes') IS NOT NULL AS found`);
+  const [queue] = table!.found
+    ? await sql.query<{ depth: number | null; age: number | null }>(
+        `SELECT count(*)::int AS depth, extract(epoch FROM now() - min(created_at))::float8 AS age FROM user_sync.changes`,
+      )
+    : [{ depth: null, age: null }];
+
   return {
     role,
     canTrigger,

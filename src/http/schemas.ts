@@ -153,5 +153,14 @@ export const UserInspection = z
 export const Health = z.object({ status: z.literal('ok') }).meta({ id: 'Health' });
 
 export const Readiness = z
-  .object({ status: z.enum(['ready']), backend: z.string() })
-  .meta({ id: 'Readiness', example: { status: 'ready', backend: 'embedded' } });
+  .object({
+    status: z.enum(['ready']),
+    backend: z.string(),
+    capture: z.enum(['on', 'off', 'unavailable']).meta({
+      description:
+        'How changes of auth.users reach the service. `on`: the capture triggers record each change and the service drains ' +
+        'them. `off`: CAPTURE=off, or the triggers could not be installed (the start-up log says why); webhooks and the ' +
+        'periodic reconcile only. `unavailable`: Supabase API mode, which cannot install triggers.',
+    }),
+  })
+  .meta({ id: 'Readiness', example: { status: 'ready', backend: 'embedded', capture: 'on' } });

@@ -67,7 +67,7 @@ export function upsertStatements(table: string, mapping: FieldMapping, rules: Pr
    */
   const upsertFrom = (inputCtes: string, outcomes = 'input', extra = '', select?: string) => `
     WITH ${inputCtes},
-    before AS (
+    before AS MATERIALIZED (
       -- = ANY(ARRAY(...)), not IN (SELECT ...): PostgreSQL guesses 100 input rows whatever the batch,
       -- and for that guess a semi-join over a sequential scan of the whole profile table can look
       -- cheaper than 100 index probes on a table of a few thousand rows (one sync read them all, in
