@@ -71,6 +71,8 @@ describe('capture, as Supabase Auth writes auth.users', () => {
     expect(await recorded('UPDATE users SET last_sign_in_at = now(), updated_at = now() WHERE id = $1')).toBe(0);
     expect(await recorded(`UPDATE users SET raw_user_meta_data = raw_user_meta_data || '{"theme": "dark"}' WHERE id = $1`)).toBe(0);
     expect(await recorded(`UPDATE users SET raw_user_meta_data = raw_user_meta_data || '{"full_name": "Middle"}' WHERE id = $1`)).toBe(1);
+    // Its own sync, before the next change: drained together, the two would be one write.
+    await waitFor(async () => (await profileOf(db.sql, id))?.full_name === 'Middle', { timeoutMs: 5_000, what: 'Middle to be synced' });
     await signIn(db, id);
 
     await updateMetadata(db, id, { full_name: 'After' });
