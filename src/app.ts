@@ -25,7 +25,6 @@ import { UserTokenVerifier } from './auth/user-tokens.ts';
 import type { Config } from './config/config.ts';
 import type { SqlClient } from './db/sql-client.ts';
 import { DemoSignUps } from './embedded/demo-sign-ups.ts';
-import { openEmbeddedDatabase } from './embedded/open-embedded.ts';
 import { errorHandler, notFoundHandler } from './http/error-handler.ts';
 import { registerClosing } from './http/closing.ts';
 import { acceptEmptyJsonBodies, registerEdge } from './http/edge.ts';
@@ -86,34 +85,22 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   const metrics = new Metrics();
   metrics.timeRequests(app);
 
-  // Embedded mode: the app opens the PGlite database and hands it to the runtime (as tests hand
-  // theirs), since the demo route writes auth.users in it too. It closes it after the runtime.
-  const embedded = config.mode === 'embedded' && deps.sql === undefined ? await openEmbeddedDatabase(config.embedded) : undefined;
-  if (embedded?.created) app.log.info({ dataDir: config.embedded.dataDir }, 'embedded database laid out and seeded');
-  const sql = deps.sql ?? embedded?.sql;
-  let runtime: Runtime;
-  try {
-    runtime = await openRuntime(config, {
-      sql,
-      logger: app.log,
-      observers: {
-        sync: (action, source, count) => metrics.countSyncs(action, source, count),
-        reconcile: (outcome, report) => {
-          metrics.reconcileRuns.inc({ outcome });
-          if (report) metrics.missingUsers.set(report.actions.created + report.failed);
-        },
-        delivery: (kind, outcome) => metrics.webhookDeliveries.inc({ kind, outcome }),
-        capture: (report) => metrics.countCaptureChanges(report),
+  const runtime = await openRuntime(config, {
+    sql: deps.sql,
+    logger: app.log,
+    observers: {
+      sync: (action, source, count) => metrics.countSyncs(action, source, count),
+      reconcile: (outcome, report) => {
+        metrics.reconcileRuns.inc({ outcome });
+        if (report) metrics.missingUsers.set(report.actions.created + report.failed);
       },
-    });
-  } catch (error) {
-    await embedded?.sql.close().catch(() => undefined);
-    throw error;
-  }
-  if (embedded) runtime.description = `embedded (${config.embedded.dataDir})`;
+      delivery: (kind, outcome) => metrics.webhookDeliveries.inc({ kind, outcome }),
+      capture: (report) => metrics.countCaptureChanges(report),
+    },
+  });
   const { captureControl } = runtime;
   if (runtime.capture.state === 'on' && captureControl) {
-    metrics.watchCaptureQueue(() => captureControl.status(), app.log);
+    metrics.watchCaptureQueue(() => captureControl.queue(), app.log);
   }
   app.decorate('sync', runtime);
   app.decorateRequest('caller', null);
@@ -122,10 +109,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   // Background work starts once the app is ready and stops, finishing a run in progress, before
   // the database closes.
   app.addHook('onReady', async () => runtime.startBackground());
-  app.addHook('onClose', async () => {
-    await runtime.close();
-    await embedded?.sql.close();
-  });
+  app.addHook('onClose', () => runtime.close());
 
   await registerEdge(app, config.http);
   await registerOpenApi(app, packageJson.version);
@@ -139,8 +123,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     await serviceScope.register(metricsRoutes, { metrics });
     await serviceScope.register(reconcileRoutes, { jobs: runtime.jobs });
     // Embedded mode only: a way to watch capture work without a SQL client.
-    if ((deps.demoRoutes ?? true) && runtime.mode === 'embedded' && sql !== undefined) {
-      await serviceScope.register(demoRoutes, { signUps: new DemoSignUps(sql) });
+    if ((deps.demoRoutes ?? true) && runtime.mode === 'embedded' && runtime.sql !== undefined) {
+      await serviceScope.register(demoRoutes, { signUps: new DemoSignUps(runtime.sql) });
     }
   });
   await app.register(webhookRoutes, {

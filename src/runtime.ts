@@ -11,7 +11,7 @@
  */
 import { createClient } from '@supabase/supabase-js';
 import { CaptureDrain, type DrainReport } from './capture/drain.ts';
-import { captureStatus, installCapture, uninstallCapture, type CaptureMode, type CaptureStatus } from './capture/install.ts';
+import { captureQueue, captureStatus, installCapture, uninstallCapture, type CaptureMode, type CaptureStatus } from './capture/install.ts';
 import type { BackendMode, Config } from './config/config.ts';
 import { ConfigError } from './config/config.ts';
 import { migrate } from './db/migrate.ts';
@@ -46,6 +46,8 @@ export interface Runtime {
   reconciler: Reconciler;
   jobs: JobRunner;
   deliveries: WebhookDeliveries;
+  /** The SQL back end's database (embedded or PostgreSQL); undefined in Supabase API mode. */
+  sql: SqlClient | undefined;
   /** Capture (src/capture/): whether it is on, and why not. */
   capture: CaptureInfo;
   /** Seconds between reconcile passes (0: off): RECONCILE_INTERVAL_SECONDS, else by capture. */
@@ -66,6 +68,8 @@ export type CaptureInfo =
 /** Capture as an operator handles it (SQL back ends only): the CLI's `capture` commands. */
 export interface CaptureControl {
   status(): Promise<CaptureStatus>;
+  /** The queue alone (depth, oldest change's age), without the privilege and trigger checks. */
+  queue(): ReturnType<typeof captureQueue>;
   install(): Promise<CaptureMode>;
   uninstall(): Promise<{ removed: string[] }>;
   /** Drains one batch now (the server drains by itself once its background work runs). */
@@ -203,6 +207,7 @@ async function openCapture(config: Config, opened: Opened, options: RuntimeOptio
   );
   const control: CaptureControl = {
     status: () => captureStatus(client, opened.mapping),
+    queue: () => captureQueue(client),
     install: () => installCapture(client, opened.mapping, log),
     uninstall: () => uninstallCapture(client),
     drainBatch: () => drain.drainBatch(),
@@ -255,6 +260,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
   return {
     mode: config.mode,
     description: opened.description,
+    sql: opened.sql?.client,
     profiles,
     state,
     engine,

@@ -132,11 +132,8 @@ BEGIN
 END
 $$`;
 
-export async function captureStatus(sql: Queryable, mapping: FieldMapping): Promise<CaptureStatus> {
-  const { role, hasAuthUsers, canTrigger } = await privileges(sql);
-  const triggers = hasAuthUsers
-    ? await installedTriggers(sql, captureFingerprint(mapping))
-    : ({ insertDelete: 'absent', update: 'absent' } as const);
+/** The queue's depth and its oldest change's age (null when the queue was removed): what /metrics reads each scrape. */
+export async function captureQueue(sql: Queryable): Promise<Pick<CaptureStatus, 'queueDepth' | 'oldestChangeAgeSeconds'>> {
   // Two statements: PostgreSQL resolves every table a statement names before running it, so a
   // guard inside one statement cannot spare a queue that was removed.
   const [table] = await sql.query<{ found: boolean }>(`SELECT to_regclass('user_sync.changes') IS NOT NULL AS found`);
@@ -145,14 +142,22 @@ export async function captureStatus(sql: Queryable, mapping: FieldMapping): Prom
         `SELECT count(*)::int AS depth, extract(epoch FROM now() - min(created_at))::float8 AS age FROM user_sync.changes`,
       )
     : [{ depth: null, age: null }];
+  return { queueDepth: queue!.depth, oldestChangeAgeSeconds: queue!.age };
+}
+
+export async function captureStatus(sql: Queryable, mapping: FieldMapping): Promise<CaptureStatus> {
+  const { role, hasAuthUsers, canTrigger } = await privileges(sql);
+  const triggers = hasAuthUsers
+    ? await installedTriggers(sql, captureFingerprint(mapping))
+    : ({ insertDelete: 'absent', update: 'absent' } as const);
+  const queue = await captureQueue(sql);
 
   return {
     role,
     canTrigger,
     triggers,
     current: triggers.insertDelete === 'current' && triggers.update === 'current' && (await functionExists(sql)),
-    queueDepth: queue!.depth,
-    oldestChangeAgeSeconds: queue!.age,
+    ...queue,
   };
 }
 
