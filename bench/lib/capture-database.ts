@@ -14,6 +14,7 @@ import pg from 'pg';
 import { loadConfig } from '../../src/config/config.ts';
 import type { Log } from '../../src/logging.ts';
 import { openRuntime, type Runtime } from '../../src/runtime.ts';
+import { loginRoleSql, supabaseOwnershipSql } from '../../src/embedded/supabase-schema.ts';
 import { createBenchDatabase, runOn, type BenchDatabase } from './database.ts';
 import type { BenchContext } from './section.ts';
 import { seedUsers } from './seed-users.ts';
@@ -29,33 +30,6 @@ export interface CaptureDatabase extends BenchDatabase {
   users: number;
 }
 
-const createServiceRole = `
-DO $$
-BEGIN
-  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${BENCH_SERVICE_ROLE}') THEN
-    CREATE ROLE ${BENCH_SERVICE_ROLE} LOGIN NOSUPERUSER NOCREATEROLE;
-  END IF;
-EXCEPTION
-  WHEN duplicate_object OR unique_violation THEN NULL;
-END
-$$`;
-
-const supabaseOwnership = (database: string) => `
-  ALTER SCHEMA auth OWNER TO supabase_auth_admin;
-  DO $$
-  DECLARE t text;
-  BEGIN
-    FOR t IN SELECT tablename FROM pg_tables WHERE schemaname = 'auth' LOOP
-      EXECUTE format('ALTER TABLE auth.%I OWNER TO supabase_auth_admin', t);
-      EXECUTE format('GRANT ALL ON auth.%I TO ${BENCH_SERVICE_ROLE}', t);
-    END LOOP;
-  END
-  $$;
-  GRANT USAGE ON SCHEMA auth TO ${BENCH_SERVICE_ROLE};
-  GRANT CREATE ON DATABASE "${database}" TO ${BENCH_SERVICE_ROLE};
-  GRANT USAGE, CREATE ON SCHEMA public TO ${BENCH_SERVICE_ROLE};
-  ALTER TABLE public.users OWNER TO ${BENCH_SERVICE_ROLE};`;
-
 /**
  * A fresh database of `users` seeded users with matching profiles, and Supabase's ownership. The
  * service's migrations come with its first runtime (openCaptureRuntime), as the service's role, so
@@ -66,8 +40,8 @@ export async function createCaptureDatabase(context: BenchContext, users: number
   try {
     const seeding = Date.now();
     await seedUsers(database.url, users);
-    await runOn(database.url, createServiceRole);
-    await runOn(database.url, supabaseOwnership(database.name));
+    await runOn(database.url, loginRoleSql(BENCH_SERVICE_ROLE));
+    await runOn(database.url, supabaseOwnershipSql(BENCH_SERVICE_ROLE, database.name));
     const serviceUrl = new URL(database.url);
     serviceUrl.username = BENCH_SERVICE_ROLE;
     context.log(`${database.name}: ${users} users with profiles in ${((Date.now() - seeding) / 1000).toFixed(1)} s`);

@@ -18,6 +18,7 @@ import type pg from 'pg';
 import type { Runtime } from '../../src/runtime.ts';
 import { median } from './alternate.ts';
 import { adminClient, createCaptureDatabase, loadAverage, openCaptureRuntime } from './capture-database.ts';
+import { rawProfileInsertSql } from './raw-profile-insert.ts';
 import { compare, type Comparison } from './report.ts';
 import type { BenchContext } from './section.ts';
 
@@ -38,16 +39,7 @@ const INSERT_NEW_USERS_SQL = `
     FROM generate_series(1, $1::int) AS i`;
 
 /** What the service writes with the default field map, for the users the queue names. */
-const INSERT_QUEUED_SQL = `
-  INSERT INTO public.users (id, email, full_name, avatar_url, phone, role, organization_id)
-  SELECT a.id, a.email,
-         COALESCE(a.raw_user_meta_data->>'full_name', a.raw_user_meta_data->>'name'),
-         COALESCE(a.raw_user_meta_data->>'avatar_url', a.raw_user_meta_data->>'picture'),
-         a.phone,
-         COALESCE(a.raw_app_meta_data->>'role', a.raw_user_meta_data->>'role'),
-         (a.raw_user_meta_data->>'organization_id')::uuid
-    FROM auth.users a
-   WHERE a.deleted_at IS NULL AND a.id IN (SELECT user_id FROM user_sync.changes)`;
+const INSERT_QUEUED_SQL = rawProfileInsertSql('a.deleted_at IS NULL AND a.id IN (SELECT user_id FROM user_sync.changes)');
 
 async function restore(admin: pg.Client, queue: number): Promise<void> {
   await admin.query(`DELETE FROM public.users WHERE email LIKE '${QUEUED_PREFIX}%'`);

@@ -9,22 +9,16 @@ import { bigUserIdSql } from '../../scripts/seed-big.ts';
 import { alternate, median } from './alternate.ts';
 import { createBigDatabase } from './big-database.ts';
 import { runReconcileJob } from './reconcile-job.ts';
+import { rawProfileInsertSql } from './raw-profile-insert.ts';
 import { compare, type Comparison } from './report.ts';
 import type { BenchContext } from './section.ts';
 import { startPostgresService } from './service-child.ts';
 
 /** What the service writes with the default field map, for every live user without a profile. */
-const INSERT_MISSING_SQL = `
-  INSERT INTO public.users (id, email, full_name, avatar_url, phone, role, organization_id)
-  SELECT a.id, a.email,
-         COALESCE(a.raw_user_meta_data->>'full_name', a.raw_user_meta_data->>'name'),
-         COALESCE(a.raw_user_meta_data->>'avatar_url', a.raw_user_meta_data->>'picture'),
-         a.phone,
-         COALESCE(a.raw_app_meta_data->>'role', a.raw_user_meta_data->>'role'),
-         (a.raw_user_meta_data->>'organization_id')::uuid
-    FROM auth.users a
-   WHERE a.deleted_at IS NULL AND NOT EXISTS (SELECT 1 FROM public.users p WHERE p.id = a.id)
-  ON CONFLICT DO NOTHING`;
+const INSERT_MISSING_SQL = rawProfileInsertSql(
+  'a.deleted_at IS NULL AND NOT EXISTS (SELECT 1 FROM public.users p WHERE p.id = a.id)',
+  'ON CONFLICT DO NOTHING',
+);
 
 /** Seeded users 1..$1 are the ones without a profile. */
 const DELETE_SYNCED_SQL = `DELETE FROM public.users WHERE id IN (SELECT ${bigUserIdSql('n')} FROM generate_series(1, $1::int) AS n)`;

@@ -111,3 +111,40 @@ CREATE TABLE IF NOT EXISTS public.users (
 );
 ALTER TABLE public.users ENABLE ROW LEVEL SECURITY;
 `;
+
+/**
+ * A login role for a service to connect as (the tests and the bench run the service as one, as
+ * production runs it as Supabase's non-superuser `postgres`). Cluster-wide, so made only where missing.
+ */
+export const loginRoleSql = (role: string) => `
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${role}') THEN
+    CREATE ROLE ${role} LOGIN NOSUPERUSER NOCREATEROLE;
+  END IF;
+EXCEPTION
+  -- Two databases set up at once on one cluster can race to create the role.
+  WHEN duplicate_object OR unique_violation THEN NULL;
+END
+$$`;
+
+/**
+ * Ownership as on hosted Supabase (docs/capture.md): `supabase_auth_admin` owns the auth schema and
+ * its tables; the service's role holds `authPrivileges` on them (Supabase grants `postgres` ALL,
+ * so TRIGGER), may create its own schema, and owns the profile table.
+ */
+export const supabaseOwnershipSql = (serviceRole: string, database: string, authPrivileges = 'ALL') => `
+  ALTER SCHEMA auth OWNER TO supabase_auth_admin;
+  DO $$
+  DECLARE t text;
+  BEGIN
+    FOR t IN SELECT tablename FROM pg_tables WHERE schemaname = 'auth' LOOP
+      EXECUTE format('ALTER TABLE auth.%I OWNER TO supabase_auth_admin', t);
+      EXECUTE format('GRANT ${authPrivileges} ON auth.%I TO ${serviceRole}', t);
+    END LOOP;
+  END
+  $$;
+  GRANT USAGE ON SCHEMA auth TO ${serviceRole};
+  GRANT CREATE ON DATABASE "${database}" TO ${serviceRole};
+  GRANT USAGE, CREATE ON SCHEMA public TO ${serviceRole};
+  ALTER TABLE public.users OWNER TO ${serviceRole};`;

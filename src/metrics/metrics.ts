@@ -96,26 +96,25 @@ export class Metrics {
         });
       return reading;
     };
-    const depth: Gauge = new Gauge({
-      name: 'user_sync_capture_queue_depth',
-      help: 'Changes of auth.users recorded by the capture triggers and not yet drained.',
-      registers: [this.registry],
-      async collect() {
-        const found = await read();
-        if (found === undefined || found.queueDepth === null) depth.remove({});
-        else depth.set(found.queueDepth);
-      },
-    });
-    const lag: Gauge = new Gauge({
-      name: 'user_sync_capture_lag_seconds',
-      help: 'Age of the oldest change waiting in the capture queue, in seconds; 0 when the queue is empty.',
-      registers: [this.registry],
-      async collect() {
-        const found = await read();
-        if (found === undefined || found.queueDepth === null) lag.remove({});
-        else lag.set(found.oldestChangeAgeSeconds ?? 0);
-      },
-    });
+    /** A gauge read from the queue at scrape time, left out of the scrape when the queue cannot be read. */
+    const queueGauge = (name: string, help: string, value: (found: CaptureQueue) => number) => {
+      const gauge: Gauge = new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        async collect() {
+          const found = await read();
+          if (found === undefined || found.queueDepth === null) gauge.remove({});
+          else gauge.set(value(found));
+        },
+      });
+    };
+    queueGauge('user_sync_capture_queue_depth', 'Changes of auth.users recorded by the capture triggers and not yet drained.', (found) => found.queueDepth!);
+    queueGauge(
+      'user_sync_capture_lag_seconds',
+      'Age of the oldest change waiting in the capture queue, in seconds; 0 when the queue is empty.',
+      (found) => found.oldestChangeAgeSeconds ?? 0,
+    );
     // Every outcome shows from the start, at 0, so rate() has a series before the first change.
     for (const outcome of DRAIN_OUTCOMES) this.captureChanges.inc({ outcome }, 0);
   }

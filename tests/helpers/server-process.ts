@@ -4,13 +4,38 @@
  * users), else embedded PGlite in memory (seeded the same way on start). For tests that need a
  * process of its own: signals, memory, a loop no test code shares.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { ADMIN_TOKEN } from './app.ts';
 import { createTestDatabase, onPostgres, type TestDatabase } from './database.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const serverTs = fileURLToPath(new URL('../../src/server.ts', import.meta.url));
+
+/**
+ * Spawns the server with the tests' defaults (the admin token, any port, no background work) under
+ * `env`, the database left to `env`. Node itself with tsx's loader (as `npm start` runs it, minus
+ * the tsx wrapper process), so the child's pid is the server's own: signals reach it directly and
+ * /proc shows its memory.
+ */
+export function spawnServer(env: Record<string, string>): ChildProcessByStdio<null, Readable, Readable> {
+  return spawn(process.execPath, ['--import', 'tsx', serverTs], {
+    cwd: root,
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      PORT: '0',
+      SERVICE_TOKENS: `admin:${ADMIN_TOKEN}`,
+      RECONCILE_INTERVAL_SECONDS: '0',
+      DEFERRED_SYNC_INTERVAL_SECONDS: '0',
+      CAPTURE: 'off',
+      RATE_LIMIT_MAX: '0',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
 
 export interface ServerProcess {
   child: ChildProcess;
@@ -33,24 +58,7 @@ export async function startServerProcess(
   options: ServerProcessOptions = {},
 ): Promise<ServerProcess> {
   const db: TestDatabase | undefined = onPostgres ? await createTestDatabase({ seed: true }) : undefined;
-  // Node itself with tsx's loader (as `npm start` runs it, minus the tsx wrapper process), so the
-  // child's pid is the server's own: signals reach it directly and /proc shows its memory.
-  const child = spawn(process.execPath, ['--import', 'tsx', serverTs], {
-    cwd: root,
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      PORT: '0',
-      SERVICE_TOKENS: `admin:${ADMIN_TOKEN}`,
-      ...(db?.url ? { DATABASE_URL: db.url } : { EMBEDDED_DATA_DIR: 'memory://' }),
-      RECONCILE_INTERVAL_SECONDS: '0',
-      DEFERRED_SYNC_INTERVAL_SECONDS: '0',
-      CAPTURE: 'off',
-      RATE_LIMIT_MAX: '0',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawnServer({ ...(db?.url ? { DATABASE_URL: db.url } : { EMBEDDED_DATA_DIR: 'memory://' }), ...env });
   const limit = options.outputLimitBytes ?? Number.POSITIVE_INFINITY;
   let chunks: string[] = [];
   let kept = 0;

@@ -6,12 +6,10 @@
  * database uses this instead. Its environment is server-process.ts's, with the database left to
  * the caller (DATABASE_URL or EMBEDDED_DATA_DIR).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { ADMIN_TOKEN, auth } from './app.ts';
+import type { ChildProcess } from 'node:child_process';
+import { auth } from './app.ts';
+import { spawnServer } from './server-process.ts';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const serverTs = fileURLToPath(new URL('../../src/server.ts', import.meta.url));
 
 export interface Exit {
   code: number | null;
@@ -32,24 +30,11 @@ export interface ServiceProcess {
 }
 
 export function spawnService(env: Record<string, string>): ServiceProcess {
-  // Node itself with tsx's loader, as server-process.ts: the child's pid is the server's own.
-  const child = spawn(process.execPath, ['--import', 'tsx', serverTs], {
-    cwd: root,
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      PORT: '0',
-      SERVICE_TOKENS: `admin:${ADMIN_TOKEN}`,
-      RECONCILE_INTERVAL_SECONDS: '0',
-      DEFERRED_SYNC_INTERVAL_SECONDS: '0',
-      CAPTURE: 'off',
-      RATE_LIMIT_MAX: '0',
-      // Load shedding is not what these tests watch: an embedded database blocks the event loop for
-      // as long as a statement runs, and a test's GET /metrics must not be shed for it.
-      OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const child = spawnServer({
+    // Load shedding is not what these tests watch: an embedded database blocks the event loop for
+    // as long as a statement runs, and a test's GET /metrics must not be shed for it.
+    OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
+    ...env,
   });
   const chunks: string[] = [];
   const output = () => chunks.join('');

@@ -84,6 +84,17 @@ export interface DrainProgress {
  * test filled a moment ago have no statistics yet, and a nested loop over them would turn this
  * check, run every few milliseconds during a drain, into the machine's main load.
  */
+/** The progress of a drain that is over: `users` users, each with its profile and one `created` row, nothing queued. */
+export const drainedOnce = (users: number): DrainProgress => ({
+  users,
+  profiles: users,
+  queued: 0,
+  queuedUsers: 0,
+  created: users,
+  createdTwice: 0,
+  unaudited: 0,
+});
+
 export function drainProgress(db: SqlClient, label: string): Promise<DrainProgress> {
   return db.transaction(async (tx) => {
     await tx.exec('SET LOCAL enable_nestloop = off');

@@ -12,21 +12,11 @@
 import type { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import type { Queryable } from '../../src/db/sql-client.ts';
+import { loginRoleSql, supabaseOwnershipSql } from '../../src/embedded/supabase-schema.ts';
 import type { TestDatabase } from './database.ts';
 
 /** The non-superuser the service runs as in these tests; cluster-wide, like every role. */
 export const SERVICE_ROLE = 'usersync_service';
-
-const createServiceRole = `
-DO $$
-BEGIN
-  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${SERVICE_ROLE}') THEN
-    CREATE ROLE ${SERVICE_ROLE} LOGIN NOSUPERUSER NOCREATEROLE;
-  END IF;
-EXCEPTION
-  WHEN duplicate_object OR unique_violation THEN NULL;
-END
-$$`;
 
 export interface SupabaseRolesOptions {
   /** Leave TRIGGER on auth.users out of the service's grant, as some projects' migrations do. */
@@ -39,27 +29,10 @@ export interface SupabaseRolesOptions {
  * service (on PGlite, the session has become the service's role and the app gets the database itself).
  */
 export async function asOnSupabase(db: TestDatabase, options: SupabaseRolesOptions = {}): Promise<Record<string, string>> {
-  await db.sql.exec(createServiceRole);
+  await db.sql.exec(loginRoleSql(SERVICE_ROLE));
   const [database] = await db.sql.query<{ name: string }>('SELECT current_database() AS name');
-  const privileges = options.withoutTrigger
-    ? 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES'
-    : 'ALL';
-  await db.sql.exec(`
-    ALTER SCHEMA auth OWNER TO supabase_auth_admin;
-    DO $$
-    DECLARE t text;
-    BEGIN
-      FOR t IN SELECT tablename FROM pg_tables WHERE schemaname = 'auth' LOOP
-        EXECUTE format('ALTER TABLE auth.%I OWNER TO supabase_auth_admin', t);
-        EXECUTE format('GRANT ${privileges} ON auth.%I TO ${SERVICE_ROLE}', t);
-      END LOOP;
-    END
-    $$;
-    GRANT USAGE ON SCHEMA auth TO ${SERVICE_ROLE};
-    GRANT CREATE ON DATABASE "${database!.name}" TO ${SERVICE_ROLE};
-    GRANT USAGE, CREATE ON SCHEMA public TO ${SERVICE_ROLE};
-    ALTER TABLE public.users OWNER TO ${SERVICE_ROLE};
-  `);
+  const privileges = options.withoutTrigger ? 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES' : 'ALL';
+  await db.sql.exec(supabaseOwnershipSql(SERVICE_ROLE, database!.name, privileges));
   if (db.url === undefined) {
     await db.sql.exec(`SET ROLE ${SERVICE_ROLE}`);
     return {};
