@@ -96,6 +96,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
       },
       delivery: (kind, outcome) => metrics.webhookDeliveries.inc({ kind, outcome }),
       capture: (report) => metrics.countCaptureChanges(report),
+      syncBatch: (size) => metrics.syncBatchSize.observe(size),
     },
   });
   const { captureControl } = runtime;

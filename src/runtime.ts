@@ -89,6 +89,8 @@ export interface RuntimeOptions {
     reconcile?: ReconcilerOptions['onRun'];
     delivery?: (kind: string, outcome: string) => void;
     capture?: (report: DrainReport) => void;
+    /** The users of each statement that joined concurrent one-user syncs (db/sync-batches.ts). */
+    syncBatch?: (size: number) => void;
   };
   /**
    * Install capture at start-up when the configuration asks for it (default). The CLI opens the
@@ -137,7 +139,10 @@ async function openSql(config: Config, options: RuntimeOptions, log: Log): Promi
     const { applied } = await migrate(sql);
     if (applied.length > 0) log.info({ applied }, 'user_sync migrations applied');
     const setup = profileSetup(config, await readProfileTable(sql, config.profile.table));
-    const profiles = SqlProfileStore.create(sql, setup.table, setup.mapping, setup.rules);
+    const profiles = SqlProfileStore.create(sql, setup.table, setup.mapping, setup.rules, {
+      ...config.database.joining,
+      onBatch: options.observers?.syncBatch,
+    });
     return {
       ...setup,
       profiles,

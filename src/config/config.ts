@@ -59,6 +59,8 @@ const envSchema = z.object({
     'expected a postgres:// or postgresql:// connection URL',
   ),
   DATABASE_POOL_MAX: integer(10, 1, 1000),
+  SYNC_BATCH_MAX: integer(100, 1, 1000),
+  SYNC_BATCH_CONCURRENCY: integer(2, 1, 1000),
   EMBEDDED_DATA_DIR: optionalString.transform((value) => value ?? '.data'),
   EMBEDDED_SEED: booleanFlag(true),
 
@@ -187,7 +189,15 @@ const configSchema = envSchema.transform((env, ctx) => {
     port: env.PORT,
     logLevel: env.LOG_LEVEL,
     mode,
-    database: { url: env.DATABASE_URL, poolMax: env.DATABASE_POOL_MAX },
+    database: {
+      url: env.DATABASE_URL,
+      poolMax: env.DATABASE_POOL_MAX,
+      /**
+       * One-user syncs of concurrent callers joined into one statement (db/sync-batches.ts): at
+       * most `maxBatch` users a statement (1: never joined), `maxInFlight` such statements at once.
+       */
+      joining: { maxBatch: env.SYNC_BATCH_MAX, maxInFlight: env.SYNC_BATCH_CONCURRENCY },
+    },
     embedded: { dataDir: env.EMBEDDED_DATA_DIR, seed: env.EMBEDDED_SEED },
     supabase: {
       url: env.SUPABASE_URL,

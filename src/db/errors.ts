@@ -76,3 +76,12 @@ export function profileWriteProblem(error: unknown): ProblemError | undefined {
   }
   return undefined;
 }
+
+/** Runs a statement that writes or casts profile data, turning refusals into 409/422 problems. */
+export async function profileStatement<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    throw profileWriteProblem(error) ?? error;
+  }
+}

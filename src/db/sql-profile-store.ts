@@ -24,10 +24,14 @@ import type {
 } from '../sync/profile-store.ts';
 import type { DeliveryRecord } from '../sync/service-state.ts';
 import { isUuid } from '../sync/uuid.ts';
-import { profileWriteProblem } from './errors.ts';
+import type { CoalescerOptions } from './coalescer.ts';
+import { profileStatement } from './errors.ts';
 import { buildProfileStatements, type ProfileStatements } from './profile-statements.ts';
 import type { ProfileTable } from './profile-table.ts';
 import type { Queryable, SqlClient } from './sql-client.ts';
+import { DuplicateDelivery, syncAlone, syncBatches, type SyncBatches, type UpsertRow } from './sync-batches.ts';
+
+export { DuplicateDelivery } from './sync-batches.ts';
 
 /** A keyset cursor is the last id of a page; anything else was not issued here. */
 function checkCursor(cursor: string | null): void {
@@ -39,17 +43,6 @@ function checkCursor(cursor: string | null): void {
 /** Thrown to end a dry run's transaction: whatever it wrote is rolled back. */
 class DryRunRollback extends Error {}
 
-/** Thrown by a guarded write whose delivery was recorded before: nothing was written. */
-export class DuplicateDelivery extends Error {}
-
-/** Runs a statement that writes or casts profile data, turning refusals into 409/422 problems. */
-async function profileStatement<T>(run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } catch (error) {
-    throw profileWriteProblem(error) ?? error;
-  }
-}
 
 /** Records a delivery unless it was recorded before; false for a repeat. */
 async function claimDelivery(db: Queryable, { id, kind, userId }: DeliveryRecord): Promise<boolean> {
@@ -72,19 +65,12 @@ export interface ChangesSync {
   gone: string[];
 }
 
-/** A row of the upsert statements (statements/upserts.ts); `inserted` is null when nothing was written. */
-interface UpsertRow {
-  id: string;
-  before: ProfileRow | null;
-  inserted: boolean | null;
-  after: ProfileRow | null;
-  changed_fields: string[] | null;
-}
-
 interface Shared {
   sql: SqlClient;
   mapping: FieldMapping;
   statements: ProfileStatements;
+  /** One-user syncs on the pool, joined with those of concurrent callers. */
+  batches: SyncBatches;
 }
 
 interface View {
@@ -99,8 +85,17 @@ export class SqlProfileStore implements ProfileStore {
   readonly #shared: Shared;
   readonly #view: View;
 
-  static create(sql: SqlClient, table: ProfileTable, mapping: FieldMapping, rules: ProfileRules): SqlProfileStore {
-    return new SqlProfileStore({ sql, mapping, statements: buildProfileStatements(table, mapping, rules) }, { db: sql, inTransaction: false });
+  /** `joining`: how one-user syncs of concurrent callers are joined (sync-batches.ts); by default they are not. */
+  static create(
+    sql: SqlClient,
+    table: ProfileTable,
+    mapping: FieldMapping,
+    rules: ProfileRules,
+    joining: CoalescerOptions = { maxBatch: 1, maxInFlight: Number.POSITIVE_INFINITY },
+  ): SqlProfileStore {
+    const statements = buildProfileStatements(table, mapping, rules);
+    const batches = joining.maxBatch > 1 ? syncBatches(sql, statements, joining) : syncAlone(sql, statements);
+    return new SqlProfileStore({ sql, mapping, statements, batches }, { db: sql, inTransaction: false });
   }
 
   private constructor(shared: Shared, view: View) {
@@ -153,26 +148,20 @@ export class SqlProfileStore implements ProfileStore {
   async syncUsers(userIds: readonly string[], context: WriteContext): Promise<(UpsertOutcome | null)[]> {
     if (userIds.length === 0) return [];
     const { statements } = this.#shared;
-    const { db, guard } = this.#view;
+    const { db, guard, inTransaction } = this.#view;
     // One statement cannot write a row twice: each user once, answered for every time it was asked.
     const unique = [...new Set(userIds.map((id) => id.toLowerCase()))];
     let rows: UpsertRow[];
-    if (guard !== undefined) {
+    if (guard !== undefined || unique.length === 1) {
       if (unique.length !== 1) throw new Error('a delivery guards the sync of its one user');
-      const [row] = await profileStatement(() =>
-        db.query<UpsertRow & { claimed: boolean }>(
-          statements.syncLiveOnce,
-          [unique[0], context.actor, context.source, statements.tracked, guard.id, guard.kind],
-          { prepared: true },
-        ),
-      );
-      if (row !== undefined && !row.claimed) throw new DuplicateDelivery();
-      rows = row === undefined ? [] : [row];
+      // In a transaction the sync is the transaction's; on the pool it may join concurrent ones.
+      const syncs = inTransaction ? syncAlone(db, statements) : this.#shared.batches;
+      const item = { userId: unique[0]!, context };
+      const row = guard === undefined ? await syncs.sync(item) : await syncs.syncOnce({ ...item, guard });
+      rows = row === null ? [] : [row];
     } else {
-      // One user by equality (the generic plan fits it), many by array.
-      const [statement, ids] = unique.length === 1 ? [statements.syncLiveOne, unique[0]] : [statements.syncLiveMany, unique];
       rows = await profileStatement(() =>
-        db.query<UpsertRow>(statement, [ids, context.actor, context.source, statements.tracked], { prepared: true }),
+        db.query<UpsertRow>(statements.syncLiveMany, [unique, context.actor, context.source, statements.tracked], { prepared: true }),
       );
     }
     const outcomes = new Map<string, UpsertOutcome>();

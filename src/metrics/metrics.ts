@@ -45,6 +45,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly syncBatchSize = new Histogram({
+    name: 'user_sync_sync_batch_size',
+    help: 'One-user syncs (POST /sync, webhook deliveries) written together by one statement: users per statement.',
+    buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500],
+    registers: [this.registry],
+  });
+
   readonly reconcileRuns = new Counter({
     name: 'user_sync_reconcile_runs_total',
     help: 'Reconcile passes, by outcome (finished, skipped: another replica ran one, failed).',

@@ -35,6 +35,20 @@ export interface UpsertStatements {
    */
   syncLiveOnce: string;
   /**
+   * The syncs of several callers joined into one statement (db/sync-batches.ts): $1 uuid[] the
+   * distinct user ids, $2 text[] and $3 text[] the actor and source of each, so that the audit row
+   * of a user's write names the caller who asked for it. → one row per live user, as `syncLiveMany`.
+   */
+  syncLiveBatch: string;
+  /**
+   * Webhook deliveries joined likewise, one array entry per delivery: $1 uuid[] user ids, $2 text[]
+   * actors, $3 text[] sources, $5 text[] delivery ids (distinct), $6 text[] kinds. Each delivery of
+   * a live user is recorded unless it was before, and each user with a delivery recorded now is
+   * written once, audited under its first such delivery. → (id, delivery_id, claimed, before,
+   * inserted, after, changed_fields), one row per delivery of a live user.
+   */
+  syncLiveOnceBatch: string;
+  /**
    * A reconcile batch: the next keyset page of live auth users without a profile (`missing`) or
    * with one (`profiled`), read, mapped, upserted and audited together. $1 limit, $5 after-id
    * (null for the first page) → one row (handled, created, updated, last_id, more): counts only.
@@ -64,8 +78,13 @@ export function upsertStatements(table: string, mapping: FieldMapping, rules: Pr
    * Upserts the rows of the CTE `input` (defined in `inputCtes`) and audits them; one result row
    * for each row of `outcomes` (a CTE holding the ids to report on), plus any `extra` columns;
    * or, given `select`, that query over the CTEs (`changed` holds the rows written) instead.
+   * Each audit row names $2 as actor and $3 as source, or, given `callers` (a CTE of one row per
+   * user: id, actor, source), the caller whose sync it was.
+   *
+   * Rows are written in id order: two batches that share users lock them in the same order, so
+   * they wait on each other instead of deadlocking.
    */
-  const upsertFrom = (inputCtes: string, outcomes = 'input', extra = '', select?: string) => `
+  const upsertFrom = (inputCtes: string, outcomes = 'input', extra = '', select?: string, callers?: string) => `
     WITH ${inputCtes},
     before AS MATERIALIZED (
       -- = ANY(ARRAY(...)), not IN (SELECT ...): PostgreSQL guesses 100 input rows whatever the batch,
@@ -75,7 +94,7 @@ export function upsertStatements(table: string, mapping: FieldMapping, rules: Pr
       SELECT p.id, to_jsonb(p) AS row FROM ${table} p WHERE p.id = ANY (ARRAY(SELECT id FROM input))
     ), written AS (
       INSERT INTO ${table} AS p (id, ${columns.join(', ')})
-      SELECT id, ${columns.join(', ')} FROM input
+      SELECT id, ${columns.join(', ')} FROM input ORDER BY id
       ON CONFLICT (id) DO UPDATE SET ${setList}
       WHERE ${differs}
       RETURNING p.id, (p.xmax = 0) AS inserted, to_jsonb(p) AS row
@@ -84,7 +103,11 @@ export function upsertStatements(table: string, mapping: FieldMapping, rules: Pr
         FROM written w LEFT JOIN before b ON b.id = w.id
     ), audit AS (
       ${AUDIT_INSERT}
-      SELECT $2, id, CASE WHEN inserted THEN 'created' ELSE 'updated' END, fields, $3 FROM changed
+      ${
+        callers === undefined
+          ? `SELECT $2, id, CASE WHEN inserted THEN 'created' ELSE 'updated' END, fields, $3 FROM changed`
+          : `SELECT k.actor, id, CASE WHEN inserted THEN 'created' ELSE 'updated' END, fields, k.source FROM changed JOIN ${callers} k USING (id)`
+      }
     )
     ${select ?? `SELECT o.id::text AS id, ${extra}b.row AS before, c.inserted, c.row AS after, c.fields AS changed_fields
       FROM ${outcomes} o LEFT JOIN before b ON b.id = o.id LEFT JOIN changed c ON c.id = o.id`}`;
@@ -106,6 +129,42 @@ export function upsertStatements(table: string, mapping: FieldMapping, rules: Pr
     ), ${liveInput(mapping, rules, `${oneLiveUser} AND u.id IN (SELECT user_id FROM claim)`)}`,
     'live',
     'EXISTS (SELECT 1 FROM claim) AS claimed, ',
+  );
+
+  const syncLiveBatch = upsertFrom(
+    `callers AS (
+      SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[]) AS c(id, actor, source)
+    ), ${liveInput(mapping, rules, `u.id = ANY ($1::uuid[]) AND ${LIVE_USER}`)}`,
+    'input',
+    '',
+    undefined,
+    'callers',
+  );
+
+  // The batch form of syncLiveOnce: each delivery recorded with its user's write, in one statement
+  // that commits all of it or none (a refused row: the caller retries the deliveries one by one).
+  const syncLiveOnceBatch = upsertFrom(
+    `deliveries AS (
+      SELECT * FROM unnest($5::text[], $6::text[], $1::uuid[], $2::text[], $3::text[]) WITH ORDINALITY AS d(id, kind, user_id, actor, source, n)
+    ), live AS (
+      SELECT u.id FROM auth.users u WHERE u.id = ANY ($1::uuid[]) AND ${LIVE_USER}
+    ), claim AS (
+      INSERT INTO user_sync.webhook_deliveries (id, kind, user_id)
+      SELECT d.id, d.kind, d.user_id FROM deliveries d WHERE d.user_id IN (SELECT id FROM live) ORDER BY d.id
+      ON CONFLICT (id) DO NOTHING
+      RETURNING id
+    ), live_deliveries AS (
+      SELECT d.user_id AS id, d.id AS delivery_id, d.id IN (SELECT id FROM claim) AS claimed
+        FROM deliveries d WHERE d.user_id IN (SELECT id FROM live)
+    ), callers AS (
+      SELECT DISTINCT ON (d.user_id) d.user_id AS id, d.actor, d.source
+        FROM deliveries d WHERE d.id IN (SELECT id FROM claim)
+       ORDER BY d.user_id, d.n
+    ), ${liveInput(mapping, rules, `u.id IN (SELECT id FROM callers) AND ${LIVE_USER}`)}`,
+    'live_deliveries',
+    'o.delivery_id, o.claimed, ',
+    undefined,
+    'callers',
   );
 
   // A reconcile page is the keyset page `missingUsers`/`profiledUsers` reads (listings.ts: the same
@@ -179,6 +238,8 @@ export function upsertStatements(table: string, mapping: FieldMapping, rules: Pr
     syncLiveOne: upsertFrom(liveInput(mapping, rules, oneLiveUser)),
     syncLiveMany: upsertFrom(liveInput(mapping, rules, `u.id = ANY ($1::uuid[]) AND ${LIVE_USER}`)),
     syncLiveOnce,
+    syncLiveBatch,
+    syncLiveOnceBatch,
     syncPage: { missing: syncPageOf('missing'), profiled: syncPageOf('profiled') },
   };
 }
