@@ -70,7 +70,8 @@ for (const name of chosen) {
 }
 
 console.log(formatTable(rows));
-const missed = rows.filter((row) => !row.met);
+// Rows without a target (met null) are for information and never missed.
+const missed = rows.filter((row) => row.met === false);
 console.log(missed.length === 0 ? '\nevery target met' : `\n${missed.length} target(s) missed`);
 
 // A run of chosen sections writes a file of its own (results.capture.json), so it never replaces
