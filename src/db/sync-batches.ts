@@ -72,9 +72,15 @@ async function batchOrEach<Item, Result>(
   }
 }
 
+/** Runs a prepared profile write on `db`, refusals as 409/422 problems. */
+const runOn =
+  (db: Queryable): Run =>
+  (statement, params) =>
+    profileStatement(() => db.query(statement, params, { prepared: true }));
+
 /** Each sync alone, on `db` (a transaction's connection, or the pool when joining is off). */
 export function syncAlone(db: Queryable, statements: ProfileStatements): SyncBatches {
-  const run: Run = (statement, params) => profileStatement(() => db.query(statement, params, { prepared: true }));
+  const run = runOn(db);
   const { tracked } = statements;
   return {
     sync: async ({ userId, context }) => {
@@ -98,7 +104,7 @@ export function syncAlone(db: Queryable, statements: ProfileStatements): SyncBat
 
 /** The syncs of concurrent callers on the pool `db`, joined as `options` allow. */
 export function syncBatches(db: Queryable, statements: ProfileStatements, options: CoalescerOptions): SyncBatches {
-  const run: Run = (statement, params) => profileStatement(() => db.query(statement, params, { prepared: true }));
+  const run = runOn(db);
   const { tracked } = statements;
   const alone = syncAlone(db, statements);
 
