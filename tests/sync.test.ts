@@ -38,6 +38,21 @@ describe('POST /sync/:userId', () => {
     ]);
   });
 
+  it('a sync that finds the profile in step only reads it: the row is not locked or rewritten', async () => {
+    const id = await insertAuthUser(ctx.db.sql, { email: 'steady@example.com', user_metadata: { full_name: 'In Step' } });
+    await request(ctx.url).post(`/sync/${id}`).set(auth).expect(200);
+    // xmax is the last transaction that locked or deleted the row version: an upsert that takes
+    // the conflict path locks the row even when its WHERE then writes nothing.
+    const rowVersion = async () =>
+      (await ctx.db.sql.query<{ xmin: string; xmax: string }>('SELECT xmin::text, xmax::text FROM public.users WHERE id = $1', [id]))[0];
+    const created = await rowVersion();
+    expect(created?.xmax).toBe('0');
+
+    const again = await request(ctx.url).post(`/sync/${id}`).set(auth).expect(200);
+    expect(again.body.action).toBe('unchanged');
+    expect(await rowVersion()).toEqual(created);
+  });
+
   it('updates only what changed and audits the changed columns', async () => {
     const id = await insertAuthUser(ctx.db.sql, { email: 'before@example.com', user_metadata: { full_name: 'Same Name' } });
     await request(ctx.url).post(`/sync/${id}`).set(auth).expect(200);
