@@ -28,7 +28,7 @@ describe('loadConfig', () => {
       embedded: { dataDir: '.data', seed: true },
       profile: { table: 'public.users', deletePolicy: 'delete' },
       webhooks: { secrets: [], bodyLimit: 1024 * 1024, retentionHours: 72 },
-      reconcile: { batchSize: 1000, deferredIntervalSeconds: 5 },
+      reconcile: { batchSize: 2000, deferredIntervalSeconds: 5 },
       capture: { enabled: true, pollMs: 1000, batchSize: 1000 },
     });
     // Unset: the runtime picks 300 s, or 3600 s once capture is installed (tests/capture.test.ts).

@@ -63,8 +63,8 @@ export async function reconcileTime(context: BenchContext): Promise<Comparison[]
         service: median(times.service) / 1000,
         baseline: median(times.baseline) / 1000,
         baselineName: 'one INSERT … SELECT … WHERE NOT EXISTS',
-        target: { of: 'ratio', op: '<=', value: 1.5 },
-        notes: `POST /reconcile {include:["missing"]} until succeeded (batches of 1000, audited), ${users} users; ${rounds} rounds each, alternating, state restored between runs`,
+        target: { of: 'ratio', op: '<=', value: 1.3 },
+        notes: `POST /reconcile {include:["missing"]} until succeeded (batches of RECONCILE_BATCH_SIZE, default 2000, audited), ${users} users; ${rounds} rounds each, alternating, state restored between runs`,
       }),
     ];
   } finally {

@@ -132,7 +132,9 @@ const envSchema = z.object({
   WEBHOOK_RETENTION_HOURS: integer(72, 1, 24 * 365),
   // Unset: 300 s, or 3600 s when capture is installed (the reconcile is then only the safety net).
   RECONCILE_INTERVAL_SECONDS: optionalInteger(0, 7 * 24 * 3600),
-  RECONCILE_BATCH_SIZE: integer(1000, 1, 10_000),
+  // 2,000 measured fastest for a reconcile of 100,000 missing users among 1,000,000 (bench:
+  // 1.17× the bare INSERT … SELECT, against 1.27× at 1,000 and 1.20× at 5,000).
+  RECONCILE_BATCH_SIZE: integer(2000, 1, 10_000),
   DEFERRED_SYNC_INTERVAL_SECONDS: integer(5, 0, 3600),
 
   CAPTURE: z

@@ -29,17 +29,18 @@ export const jsonInput = (mapping: FieldMapping, rules: ProfileRules) => `input 
     )`;
 
 /**
- * The users of auth.users (`u`) meeting `condition`, mapped by the database. The lateral subquery
+ * The users of auth.users (`u`) meeting `condition`, mapped by the database; `from` may name
+ * rows of auth.users another CTE already read, as `u`. The lateral subquery
  * picks each column's JSON value once and `columnValue` refers to it by name. OFFSET 0 keeps
  * PostgreSQL from pulling the subquery up, which would copy each pick into every reference (up to
  * eight for a number's text) and nearly double the planning time of a one-user sync.
  */
-export const liveInput = (mapping: FieldMapping, rules: ProfileRules, condition: string) => `input AS (
+export const liveInput = (mapping: FieldMapping, rules: ProfileRules, condition: string, from = 'auth.users u') => `input AS (
       SELECT u.id, ${[
         ...mapping.columns.map((entry, index) => `${columnValue(`v.v${index}`, entry)} AS ${quoteIdent(entry.column)}`),
         ...ownedDeletedAt(rules),
       ].join(', ')}
-        FROM auth.users u
+        FROM ${from}
         CROSS JOIN LATERAL (SELECT ${mapping.columns.map(({ sources }, index) => `${chosenValue(sources)} AS v${index}`).join(', ')} OFFSET 0) v
        WHERE ${condition}
     )`;

@@ -13,7 +13,7 @@ import type { FieldMapping } from '../../sync/field-map.ts';
 import type { ProfileRules } from '../../sync/profile-rules.ts';
 import type { UserStep } from '../../sync/profile-store.ts';
 import { quoteIdent } from '../profile-table.ts';
-import { after, AUDIT_INSERT, changedFields, LIVE_USER } from './fragments.ts';
+import { after, AUDIT_INSERT, LIVE_USER } from './fragments.ts';
 import { jsonInput, liveInput } from './inputs.ts';
 
 export interface UpsertStatements {
@@ -73,9 +73,15 @@ export function upsertStatements(table: string, mapping: FieldMapping, rules: Pr
     ...(rules.touchUpdatedAt ? [`${quoteIdent('updated_at')} = now()`] : []),
   ].join(', ');
   const differs = `(${columns.map((c) => `p.${c}`).join(', ')}) IS DISTINCT FROM (${columns.map((c) => `EXCLUDED.${c}`).join(', ')})`;
-  // The tracked columns of `before`, under names no table column can clash with (t0, t1, ...).
-  const beforeColumns = columns.map((column, index) => `p.${column} AS t${index}`).join(', ');
+  // The tracked columns of the row before (t0, t1, ...) and as written (a0, a1, ...), under names
+  // no table column can clash with, compared as the column's own type.
+  const typedColumns = (prefix: string) => columns.map((column, index) => `p.${column} AS ${prefix}${index}`).join(', ');
   const differsFromBefore = `(${columns.map((_, index) => `b.t${index}`).join(', ')}) IS DISTINCT FROM (${columns.map((c) => `i.${c}`).join(', ')})`;
+  // The change list: the names ($4, in the tracked columns' order) of those that differ between
+  // before (no row: all NULL) and as written.
+  const changedColumns = `array_remove(ARRAY[${columns
+    .map((_, index) => `CASE WHEN b.t${index} IS DISTINCT FROM w.a${index} THEN ($4::text[])[${index + 1}] END`)
+    .join(', ')}], NULL)`;
 
   /**
    * Upserts the rows of the CTE `input` (defined in `inputCtes`) and audits them; one result row
@@ -93,15 +99,20 @@ export function upsertStatements(table: string, mapping: FieldMapping, rules: Pr
    * (the row's xmax and a WAL record) that costs more than the rest of the statement. The INSERT
    * keeps its own test against the latest row version, for a row changed since this statement's
    * snapshot; a row changed to match since then is found unchanged there.
+   *
+   * The change list compares typed columns; the rows as JSON (`to_jsonb`, a copy of every row
+   * read and written) are built only for the statements that return them, not for `select`.
    */
-  const upsertFrom = (inputCtes: string, outcomes = 'input', extra = '', select?: string, callers?: string) => `
+  const upsertFrom = (inputCtes: string, outcomes = 'input', extra = '', select?: string, callers?: string) => {
+    const rowJson = select === undefined ? 'to_jsonb(p) AS row, ' : '';
+    return `
     WITH ${inputCtes},
     before AS MATERIALIZED (
       -- = ANY(ARRAY(...)), not IN (SELECT ...): PostgreSQL guesses 100 input rows whatever the batch,
       -- and for that guess a semi-join over a sequential scan of the whole profile table can look
       -- cheaper than 100 index probes on a table of a few thousand rows (one sync read them all, in
       -- 8 ms instead of 0.1 ms, at 10,000 profiles). An array is always probed through the index.
-      SELECT p.id, to_jsonb(p) AS row, ${beforeColumns} FROM ${table} p WHERE p.id = ANY (ARRAY(SELECT id FROM input))
+      SELECT p.id, ${rowJson}${typedColumns('t')} FROM ${table} p WHERE p.id = ANY (ARRAY(SELECT id FROM input))
     ), to_write AS (
       SELECT i.* FROM input i LEFT JOIN before b ON b.id = i.id WHERE b.id IS NULL OR ${differsFromBefore}
     ), written AS (
@@ -109,9 +120,9 @@ export function upsertStatements(table: string, mapping: FieldMapping, rules: Pr
       SELECT id, ${columns.join(', ')} FROM to_write ORDER BY id
       ON CONFLICT (id) DO UPDATE SET ${setList}
       WHERE ${differs}
-      RETURNING p.id, (p.xmax = 0) AS inserted, to_jsonb(p) AS row
+      RETURNING p.id, (p.xmax = 0) AS inserted, ${rowJson}${typedColumns('a')}
     ), changed AS (
-      SELECT w.id, w.inserted, w.row, ${changedFields('b.row', 'w.row', '$4')} AS fields
+      SELECT w.id, w.inserted, ${select === undefined ? 'w.row, ' : ''}${changedColumns} AS fields
         FROM written w LEFT JOIN before b ON b.id = w.id
     ), audit AS (
       ${AUDIT_INSERT}
@@ -123,6 +134,7 @@ export function upsertStatements(table: string, mapping: FieldMapping, rules: Pr
     )
     ${select ?? `SELECT o.id::text AS id, ${extra}b.row AS before, c.inserted, c.row AS after, c.fields AS changed_fields
       FROM ${outcomes} o LEFT JOIN before b ON b.id = o.id LEFT JOIN changed c ON c.id = o.id`}`;
+  };
 
   const oneLiveUser = `u.id = $1::uuid AND ${LIVE_USER}`;
 
@@ -181,25 +193,29 @@ export function upsertStatements(table: string, mapping: FieldMapping, rules: Pr
 
   // A reconcile page is the keyset page `missingUsers`/`profiledUsers` reads (listings.ts: the same
   // anti-join or semi-join, the lower bound repeated on the profile key), read one row long so the
-  // statement knows whether another follows; its first $1 users are mapped and written. Only
-  // counts come back: before/after rows would be shipped and parsed only to be counted.
+  // statement knows whether another follows; its first $1 users are mapped and written from the
+  // rows the page read, not looked up again. Only counts come back: before/after rows would be
+  // shipped and parsed only to be counted.
   //
   // Missing users are few among many: the anti-join runs on the two keys alone (index-only
-  // scans), fenced by OFFSET 0, and only its candidates are looked up to leave out deleted users.
-  // Filtering on deleted_at in the scan itself would read every user's row, in key order (random
-  // on disk): at a tenth missing, ten rows read per user written, half the statement's time.
+  // scans), fenced by OFFSET 0, and only its candidates are read, one index probe each (the
+  // lateral subquery, fenced too), to leave out deleted users. Filtering on deleted_at in the scan
+  // itself would read every user's row, in key order (random on disk): at a tenth missing, ten
+  // rows read per user written. A plain join lets PostgreSQL merge-join a scan of auth.users from
+  // its first key, whatever the cursor: at pages of 5,000, 550,000 rows read for a page.
   const pageOf: Record<UserStep, string> = {
-    missing: `SELECT c.id
+    missing: `SELECT u.*
         FROM (SELECT u.id
                 FROM auth.users u
                WHERE ${after('u.id', '$5')}
                  AND NOT EXISTS (SELECT 1 FROM ${table} p WHERE p.id = u.id AND ${after('p.id', '$5')})
                ORDER BY u.id
               OFFSET 0) c
-       WHERE (SELECT ${LIVE_USER} FROM auth.users u WHERE u.id = c.id)
+        CROSS JOIN LATERAL (SELECT * FROM auth.users u WHERE u.id = c.id OFFSET 0) u
+       WHERE ${LIVE_USER}
        ORDER BY c.id
        LIMIT $1::int + 1`,
-    profiled: `SELECT u.id
+    profiled: `SELECT u.*
         FROM auth.users u
        WHERE ${LIVE_USER} AND ${after('u.id', '$5')}
          AND EXISTS (SELECT 1 FROM ${table} p WHERE p.id = u.id AND ${after('p.id', '$5')})
@@ -211,8 +227,8 @@ export function upsertStatements(table: string, mapping: FieldMapping, rules: Pr
       `page AS (
       ${pageOf[step]}
     ), batch AS (
-      SELECT id FROM page ORDER BY id LIMIT $1::int
-    ), ${liveInput(mapping, rules, `u.id = ANY (ARRAY(SELECT id FROM batch)) AND ${LIVE_USER}`)}`,
+      SELECT * FROM page ORDER BY id LIMIT $1::int
+    ), ${liveInput(mapping, rules, 'true', 'batch u')}`,
       'input',
       '',
       `SELECT (SELECT count(*) FROM batch)::int AS handled,
