@@ -4,6 +4,7 @@
  * verified over the raw body bytes), told apart by the body's shape.
  */
 import { createHash } from 'node:crypto';
+import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { authenticateServiceToken } from '../src/auth/require-service-token.ts';
@@ -33,19 +34,37 @@ export interface WebhookRouteOptions {
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
 const webhookRoutes: FastifyPluginAsyncZod<WebhookRouteOptions> = async (app, { tokens, verifier, deliveries, bodyLimit }) => {
+  /** A signed request's signature, over `bytes` as they came; the request's caller once it holds. */
+  const verifySignature = (request: FastifyRequest, bytes: Buffer) => {
+    verifier.verify(bytes, signatureHeaders(request.headers)!);
+    request.caller = { kind: 'webhook-signature', name: 'supabase-auth-hook' };
+    bindCaller(request, request.caller.name);
+  };
+
   // In this scope only: keep the raw bytes beside the parsed JSON. A signature is over the bytes
-  // as sent, and re-serialised JSON would not match them.
+  // as sent, and re-serialised JSON would not match them. A signed body's signature is verified
+  // here, before its bytes are parsed: an unsigned sender gets a 401 and no parser time.
+  // Fastify refuses a body over `bodyLimit` before reading it when Content-Length says so, and
+  // stops reading one that grows past it.
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit }, (request, body, done) => {
     const bytes = Buffer.isBuffer(body) ? body : Buffer.from(body);
     request.rawBody = bytes;
+    if (request.caller === null) {
+      try {
+        verifySignature(request, bytes);
+      } catch (error) {
+        done(error as Error, undefined);
+        return;
+      }
+    }
     // Fastify's default parser answers through `done`, synchronously; it returns nothing to await.
     void parseJson(request, bytes.toString('utf8'), done);
   });
 
   // A bearer token is checked before the body is even read; a signature needs the body, so it is
-  // checked once the body is in, but before the body's shape is (unsigned junk gets a 401).
+  // checked once the body is in (above), before it is parsed.
   app.addHook('onRequest', async (request) => {
     if (request.headers.authorization !== undefined) {
       await authenticateServiceToken(tokens, request, 'webhook');
@@ -56,11 +75,9 @@ const webhookRoutes: FastifyPluginAsyncZod<WebhookRouteOptions> = async (app, { 
       );
     }
   });
+  // A signed request with no JSON body never met the parser: its signature is over no bytes.
   app.addHook('preValidation', async (request) => {
-    if (request.caller !== null) return;
-    verifier.verify(request.rawBody ?? Buffer.alloc(0), signatureHeaders(request.headers)!);
-    request.caller = { kind: 'webhook-signature', name: 'supabase-auth-hook' };
-    bindCaller(request, request.caller.name);
+    if (request.caller === null) verifySignature(request, request.rawBody ?? Buffer.alloc(0));
   });
 
   app.post('/webhooks/supabase', {

@@ -154,6 +154,18 @@ describe('profile rows the database refuses', () => {
     const res = await request(ctx.url).post(`/sync/${id}`).set(auth);
     expectProblem(res, 409, 'profile_conflict');
     expect(res.body.constraint).toBe('users_email_key');
+    // What to change, and nothing of the database's own words: not its message (which quotes the
+    // other user's e-mail), not its SQLSTATE. Those are in the log, under the request id.
+    expect(res.body.detail).toMatch(/Another profile already holds this value \(the constraint "users_email_key"/);
+    expect(JSON.stringify(res.body)).not.toMatch(/duplicate key|taken@example\.com|23505/);
+    expect(res.body.sqlstate).toBeUndefined();
+    const logged = ctx.t
+      .logs()
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { reqId?: string; database?: { message?: string; sqlstate?: string } })
+      .find((line) => line.reqId === res.body.requestId && line.database !== undefined);
+    expect(logged?.database).toMatchObject({ sqlstate: '23505', message: expect.stringContaining('duplicate key value violates unique constraint') });
   });
 
   it('a dry run reports the same refusal without writing', async () => {

@@ -3,6 +3,8 @@
  * service token. Duplicates, reordering and secrets in payloads, on PGlite and on PostgreSQL.
  */
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { createConnection } from 'node:net';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, READER_TOKEN, useTestApp } from './helpers/app.ts';
@@ -100,6 +102,15 @@ describe('Auth Hooks (Standard Webhooks signatures)', () => {
     const res = await post(ctx.url, authHookBody('after-user-created', { id: randomUUID() }), { 'content-type': 'application/json' });
     expect(res.status).toBe(401);
     expect(res.body.code).toBe('unauthorized');
+  });
+
+  it('the signature is checked over the bytes before they are parsed: badly signed junk is 401, not 400', async () => {
+    const forged = sign(newWebhookSecret(), '{"metadata": not json at all');
+    const res = await post(ctx.url, forged.body, forged.headers);
+    expect(res.status).toBe(401);
+    expect(res.body.code).toBe('webhook_signature_invalid');
+    const stale = sign(NEW_SECRET, '{"metadata":', { at: new Date(Date.now() - 60 * 60 * 1000) });
+    expect((await post(ctx.url, stale.body, stale.headers)).body.code).toBe('webhook_timestamp_invalid');
   });
 
   it('a signed body of an unknown shape is 400, not 500', async () => {
@@ -270,6 +281,23 @@ describe('Database Webhooks (service token)', () => {
     expect((await send(big)).status).toBe(413);
     const xml = await request(ctx.url).post('/webhooks/supabase').set({ authorization: `Bearer ${HOOK_TOKEN}`, 'content-type': 'text/xml' }).send('<a/>');
     expect(xml.status).toBe(415);
+  });
+
+  it('a body announced over the limit is refused before any of it is sent', async () => {
+    // Headers only: a server that waited for the body would never answer.
+    const { hostname, port } = new URL(ctx.url);
+    const socket = createConnection({ host: hostname, port: Number(port) });
+    try {
+      socket.write(
+        'POST /webhooks/supabase HTTP/1.1\r\n' +
+          `Host: ${hostname}\r\nAuthorization: Bearer ${HOOK_TOKEN}\r\nContent-Type: application/json\r\n` +
+          `Content-Length: ${64 * 1024 * 1024}\r\n\r\n`,
+      );
+      const [answer] = (await once(socket, 'data')) as [Buffer];
+      expect(answer.toString('latin1')).toMatch(/^HTTP\/1\.1 413 /);
+    } finally {
+      socket.destroy();
+    }
   });
 
   it('never logs the record: no password hash or token from the payload reaches the logs', async () => {

@@ -70,6 +70,10 @@ export function errorHandler(error: FastifyError, request: FastifyRequest, reply
   const problem = toProblem(error);
   if (problem.status >= 500) {
     request.log.error({ err: problem.cause ?? error, code: problem.code }, problem.message);
+  } else if (problem.cause instanceof Error && (problem.code === 'profile_conflict' || problem.code === 'profile_rejected')) {
+    // The caller's detail names the constraint and column; the database's own words are here.
+    const { message, code: sqlstate, constraint, column, detail } = problem.cause as Error & Record<string, unknown>;
+    request.log.warn({ code: problem.code, status: problem.status, database: { message, sqlstate, constraint, column, detail } }, problem.message);
   } else {
     request.log.info({ code: problem.code, status: problem.status }, problem.message);
   }

@@ -24,7 +24,8 @@ export async function withRetries<T>(call: () => Promise<T>, options: RetryOptio
     } catch (error) {
       if (!(error instanceof RetryableError)) throw error;
       if (attempt >= options.attempts) {
-        throw new ProblemError('supabase_unavailable', `The Supabase API failed ${attempt} times: ${error.message}`, {
+        // What the API said is logged with the cause; the caller learns only that it failed.
+        throw new ProblemError('supabase_unavailable', `The Supabase API failed ${attempt} times; retry after Retry-After.`, {
           retryAfter: 5,
           cause: error,
         });
@@ -35,11 +36,12 @@ export async function withRetries<T>(call: () => Promise<T>, options: RetryOptio
   }
 }
 
+/** `detail`, what Supabase said, goes to the log (the cause), not to the caller. */
 export const keyRefused = (status: number, detail: string) =>
   new ProblemError(
     'supabase_unauthorized',
-    `Supabase answered ${status} to the service key (${detail}); check SUPABASE_SERVICE_ROLE_KEY or SUPABASE_SECRET_KEY.`,
-    { retryAfter: 60 },
+    `Supabase answered ${status} to the service key; check SUPABASE_SERVICE_ROLE_KEY or SUPABASE_SECRET_KEY.`,
+    { retryAfter: 60, cause: new Error(`Supabase answered ${status}: ${detail}`) },
   );
 
 /** Whether an HTTP status (0: no answer at all) may pass on another try. */
