@@ -102,7 +102,7 @@ export interface paths {
         put?: never;
         /**
          * Sync the signed-in user (frontends)
-         * @description Authenticated by the user's own Supabase access token (`Authorization: Bearer <access_token>`), checked locally (HS256 with SUPABASE_JWT_SECRET, or ES256/RS256 against the project's JWKS; `aud` and `iss` too). Syncs that user only and answers with the profile. Anonymous users get one only with SYNC_ANONYMOUS_USERS=true.
+         * @description Authenticated by the user's own Supabase access token (`Authorization: Bearer <access_token>`), checked locally (HS256 with SUPABASE_JWT_SECRET, or ES256/RS256 against the project's JWKS), with `exp`, `sub`, `aud`, `iss` and `role` = authenticated required. Syncs that user only and answers with the profile. Anonymous users get one only with SYNC_ANONYMOUS_USERS=true.
          */
         post: {
             parameters: {
@@ -176,7 +176,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The database is unavailable (`database_unavailable`); retry after `Retry-After` seconds. */
+                /** @description The database is unavailable (`database_unavailable`), or the project's signing keys could not be fetched (`auth_keys_unavailable`); retry after `Retry-After` seconds. */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -991,7 +991,7 @@ export interface components {
             /** @example No user 3f1c0e5e-8d3a-4b7e-9a51-2c9d7e4b6a10 in auth.users and no profile row for it. */
             detail: string;
             /** @enum {string} */
-            code: "invalid_request" | "invalid_user_id" | "invalid_cursor" | "unauthorized" | "token_expired" | "invalid_token" | "webhook_signature_invalid" | "webhook_timestamp_invalid" | "forbidden" | "user_not_found" | "route_not_found" | "job_not_found" | "profile_conflict" | "email_taken" | "body_too_large" | "unsupported_media_type" | "profile_rejected" | "rate_limited" | "internal_error" | "overloaded" | "shutting_down" | "database_unavailable" | "supabase_unavailable" | "supabase_unauthorized";
+            code: "invalid_request" | "invalid_user_id" | "invalid_cursor" | "unauthorized" | "token_expired" | "invalid_token" | "webhook_signature_invalid" | "webhook_timestamp_invalid" | "forbidden" | "user_not_found" | "route_not_found" | "job_not_found" | "profile_conflict" | "email_taken" | "body_too_large" | "unsupported_media_type" | "profile_rejected" | "rate_limited" | "internal_error" | "overloaded" | "shutting_down" | "database_unavailable" | "supabase_unavailable" | "supabase_unauthorized" | "auth_keys_unavailable";
             instance?: string;
         } & {
             [key: string]: unknown;

@@ -23,7 +23,7 @@ const syncMeRoutes: FastifyPluginAsyncZod<SyncMeOptions> = async (app, { verifie
       summary: 'Sync the signed-in user (frontends)',
       description:
         'Authenticated by the user\'s own Supabase access token (`Authorization: Bearer <access_token>`), checked ' +
-        'locally (HS256 with SUPABASE_JWT_SECRET, or ES256/RS256 against the project\'s JWKS; `aud` and `iss` too). ' +
+        'locally (HS256 with SUPABASE_JWT_SECRET, or ES256/RS256 against the project\'s JWKS), with `exp`, `sub`, `aud`, `iss` and `role` = authenticated required. ' +
         'Syncs that user only and answers with the profile. Anonymous users get one only with SYNC_ANONYMOUS_USERS=true.',
       security: [{ [USER_TOKEN_SCHEME]: [] }],
       response: {
@@ -34,7 +34,9 @@ const syncMeRoutes: FastifyPluginAsyncZod<SyncMeOptions> = async (app, { verifie
         422: problemResponse('The database refused the mapped row (`profile_rejected`).'),
         409: problemResponse('The row conflicts with another (`profile_conflict`).'),
         500: commonProblems[500],
-        503: commonProblems[503],
+        503: problemResponse(
+          'The database is unavailable (`database_unavailable`), or the project\'s signing keys could not be fetched (`auth_keys_unavailable`); retry after `Retry-After` seconds.',
+        ),
       },
     },
     onRequest: async (request) => {

@@ -55,12 +55,19 @@ declare module 'fastify' {
 }
 
 
+/** TRUST_PROXY as Fastify takes it: a hop count is the function "the first n hops". */
+const trustProxyOption = (trust: boolean | number | string) =>
+  typeof trust === 'number' ? (_address: string, hop: number) => hop < trust : trust;
+
 export async function buildApp(config: Config, deps: AppDeps = {}): Promise<FastifyInstance> {
   const app = Fastify({
     ...(deps.logger
       ? { loggerInstance: deps.logger }
-      : { logger: loggerOptions(config.logLevel, process.stdout.isTTY === true) }),
+      : { logger: loggerOptions(config.logLevel, process.stdout.isTTY === true, config.secrets) }),
     genReqId: requestId,
+    // request.ip, which the auth-failure limit and the rate limit count by, is X-Forwarded-For's
+    // client only from the proxies TRUST_PROXY names.
+    trustProxy: trustProxyOption(config.http.trustProxy),
     logController: new RequestLogs(),
     // No route takes a large body; this bounds what a caller can make us buffer and parse.
     bodyLimit: 1024 * 1024,

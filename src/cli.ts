@@ -166,7 +166,7 @@ async function main(argv: string[]): Promise<number> {
   // Logs go to stderr, so stdout holds only the command's output (a CSV or JSON to pipe on).
   // Never installs capture as the server does at start: `capture install` is the one command that does.
   const runtime = await openRuntime(config, {
-    logger: pino(loggerOptions(config.logLevel, false), pino.destination(2)),
+    logger: pino(loggerOptions(config.logLevel, false, config.secrets), pino.destination(2)),
     installCapture: false,
   });
   const actor = { actor: 'cli', source: 'api' } as const;

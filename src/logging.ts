@@ -1,7 +1,8 @@
 /**
- * Logger settings. Secrets never reach the logs: request logs carry no headers by default, and
- * these keys are redacted wherever they appear in a line's first four levels, in case a header, a
- * config object or a webhook record is ever logged.
+ * Logger settings. Secrets never reach the logs: request logs carry no headers by default, these
+ * keys are redacted wherever they appear in a line's first four levels, in case a header, a config
+ * object or a webhook record is ever logged, and every secret value the configuration holds is
+ * masked wherever it appears in a line, under whatever key or none.
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
@@ -71,10 +72,36 @@ export function redactLine(line: string): string {
   return `${JSON.stringify(parsed)}\n`;
 }
 
-export function loggerOptions(level: string, pretty: boolean): LoggerOptions {
+/** Shorter values would mask ordinary words; they are still redacted by key. */
+const MIN_MASKED_LENGTH = 8;
+
+/**
+ * A line's secrets masked by value, wherever they appear: under any key, at any depth, inside a
+ * message or an error's text. Each value is looked for as written and as JSON escapes it; the
+ * longest first, so a secret that contains another is masked whole.
+ */
+export function secretMasker(secrets: readonly string[]): ((line: string) => string) | undefined {
+  const forms = new Set<string>();
+  for (const secret of secrets) {
+    if (secret.length < MIN_MASKED_LENGTH) continue;
+    forms.add(secret);
+    forms.add(JSON.stringify(secret).slice(1, -1));
+  }
+  if (forms.size === 0) return undefined;
+  const escaped = [...forms].sort((a, b) => b.length - a.length).map((form) => form.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  const pattern = new RegExp(escaped.join('|'), 'g');
+  return (line) => line.replace(pattern, CENSOR);
+}
+
+/**
+ * `secrets`: every secret value the configuration holds (config.ts `secretValues`), masked by
+ * value on top of the redaction by key.
+ */
+export function loggerOptions(level: string, pretty: boolean, secrets: readonly string[] = []): LoggerOptions {
+  const mask = secretMasker(secrets);
   return {
     level,
-    hooks: { streamWrite: redactLine },
+    hooks: { streamWrite: mask === undefined ? redactLine : (line) => mask(redactLine(line)) },
     ...(pretty
       ? {
           transport: {

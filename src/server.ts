@@ -8,6 +8,7 @@ import { buildApp } from './app.ts';
 import { parseServiceTokens, generateToken } from './auth/service-tokens.ts';
 import { ConfigError, loadConfig, type Config } from './config/config.ts';
 import { isDatabaseUnavailable } from './db/errors.ts';
+import { MigrationChangedError } from './db/migrate.ts';
 import type { CaptureInfo } from './runtime.ts';
 
 /** Embedded mode with no SERVICE_TOKENS: make an admin token for this run and show it once. */
@@ -16,7 +17,7 @@ function withGeneratedToken(config: Config): { config: Config; token?: string } 
   const token = generateToken();
   const parsed = parseServiceTokens(`admin:${token}`);
   if (!parsed.ok) throw new Error(parsed.error);
-  return { config: { ...config, serviceTokens: parsed.tokens }, token };
+  return { config: { ...config, serviceTokens: parsed.tokens, secrets: [...config.secrets, token] }, token };
 }
 
 /**
@@ -24,7 +25,7 @@ function withGeneratedToken(config: Config): { config: Config; token?: string } 
  * a bad variable, or a database that cannot be reached or refuses the login.
  */
 function explainStartupError(error: unknown, config: Config | undefined): string | undefined {
-  if (error instanceof ConfigError) return error.message;
+  if (error instanceof ConfigError || error instanceof MigrationChangedError) return error.message;
   if (config?.mode !== 'postgres') return undefined;
   const { code, message } = error as { code?: string; message?: string };
   if (isDatabaseUnavailable(error)) {

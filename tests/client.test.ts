@@ -6,14 +6,16 @@ import { ADMIN_TOKEN, useTestApp } from './helpers/app.ts';
 import { insertAuthUser } from './helpers/users.ts';
 
 const JWT_SECRET = 'client-test-jwt-secret-with-at-least-32-characters';
+const ISSUER = 'https://clientclientclient.supabase.co/auth/v1';
 
 describe('the typed client', () => {
-  const ctx = useTestApp({ env: { SUPABASE_JWT_SECRET: JWT_SECRET } });
+  const ctx = useTestApp({ env: { SUPABASE_JWT_SECRET: JWT_SECRET, SUPABASE_JWT_ISSUER: ISSUER } });
 
   it("replaces check-then-RPC-then-refetch with one call that returns the user's profile", async () => {
     const id = await insertAuthUser(ctx.db.sql, { email: 'frontend@example.com', user_metadata: { full_name: 'Front End' } });
     const accessToken = await new SignJWT({ sub: id, aud: 'authenticated', role: 'authenticated' })
       .setProtectedHeader({ alg: 'HS256' })
+      .setIssuer(ISSUER)
       .setExpirationTime('1h')
       .sign(new TextEncoder().encode(JWT_SECRET));
 

@@ -80,6 +80,14 @@ describe('loadConfig', () => {
     [{ OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '1s' }, 'OVERLOAD_MAX_EVENT_LOOP_DELAY_MS', 'integer from 0 to 60000'],
     [{ SHUTDOWN_DRAIN_MS: '9000' }, 'SHUTDOWN_DRAIN_MS', 'integer from 0 to 8000'],
     [{ DATABASE_URL: 'postgres://u@db/app' }, 'SERVICE_TOKENS', 'required outside embedded mode'],
+    [{ HOST: '0.0.0.0' }, 'SERVICE_TOKENS', 'required when HOST \\(0.0.0.0\\) is not a loopback address'],
+    [{ HOST: '::' }, 'SERVICE_TOKENS', 'not a loopback address'],
+    [{ HOST: '192.168.1.10' }, 'SERVICE_TOKENS', 'not a loopback address'],
+    [{ TRUST_PROXY: 'the load balancer' }, 'TRUST_PROXY', 'not true, a number of proxies, an address'],
+    [{ AUTH_FAILURE_LIMIT: '-1' }, 'AUTH_FAILURE_LIMIT', 'integer from 0'],
+    [{ SUPABASE_JWT_SECRET: 's'.repeat(40) }, 'SUPABASE_JWT_SECRET', 'needs an issuer to check user tokens against'],
+    [{ SUPABASE_JWKS_URL: 'https://keys.example.com/jwks.json' }, 'SUPABASE_JWKS_URL', 'needs an issuer'],
+    [{ SUPABASE_JWT_ISSUER: 'abc' }, 'SUPABASE_JWT_ISSUER', 'issuer of the project'],
   ])('refuses %o, naming %s', (env, variable, expected) => {
     let error: unknown;
     try {
@@ -89,6 +97,27 @@ describe('loadConfig', () => {
     }
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as Error).message).toMatch(new RegExp(`${variable}: .*${expected}`));
+  });
+
+  it('checks user tokens against SUPABASE_JWT_ISSUER, else the project URL\'s Auth', () => {
+    const secret = 's'.repeat(40);
+    expect(loadConfig({ SUPABASE_JWT_SECRET: secret, SUPABASE_JWT_ISSUER: 'https://auth.example.com/auth/v1' }).userTokens.issuer).toBe('https://auth.example.com/auth/v1');
+    expect(loadConfig({ SUPABASE_JWT_SECRET: secret, SUPABASE_URL: 'https://abc.supabase.co' }).userTokens.issuer).toBe('https://abc.supabase.co/auth/v1');
+  });
+
+  it('embedded mode makes its own admin token only on a loopback address', () => {
+    for (const HOST of ['127.0.0.1', '127.0.0.2', 'localhost', '::1', '[::1]']) {
+      expect(loadConfig({ HOST }).serviceTokens, HOST).toBeUndefined();
+    }
+    expect(loadConfig({ HOST: '0.0.0.0', SERVICE_TOKENS: TOKENS }).host).toBe('0.0.0.0');
+  });
+
+  it('counts 20 failed authentications a minute per address by default, and believes no proxy', () => {
+    const { http } = loadConfig({});
+    expect([http.authFailureLimit, http.authFailureWindowSeconds, http.trustProxy]).toEqual([20, 60, false]);
+    expect(loadConfig({ TRUST_PROXY: 'true' }).http.trustProxy).toBe(true);
+    expect(loadConfig({ TRUST_PROXY: '2' }).http.trustProxy).toBe(2);
+    expect(loadConfig({ TRUST_PROXY: 'loopback, 10.0.0.0/8,2001:db8::1' }).http.trustProxy).toBe('loopback,10.0.0.0/8,2001:db8::1');
   });
 
   it('sheds load past 1 s of event-loop delay by default; 0 turns it off', () => {

@@ -4,7 +4,11 @@ import fastifyHelmet from '@fastify/helmet';
 import Fastify from 'fastify';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
+import { SignJWT } from 'jose';
 import { ADMIN_TOKEN, auth, OTHER_TOKEN, useTestApp } from './helpers/app.ts';
+
+const JWT_SECRET = 'edge-test-jwt-secret-with-at-least-32-characters';
+const ISSUER = 'https://edgeedgeedgeedge.supabase.co/auth/v1';
 
 const FRONTEND = 'https://app.example.com';
 
@@ -79,8 +83,33 @@ describe('CORS and security headers', () => {
   });
 });
 
+describe('rate limits by kind of caller, defaults', () => {
+  const ctx = useTestApp({ env: { RATE_LIMIT_MAX: '3', RATE_LIMIT_USER_MAX: '2', SUPABASE_JWT_SECRET: JWT_SECRET, SUPABASE_JWT_ISSUER: ISSUER } });
+
+  it('a service token is not limited by default: a backend syncing every sign-in is never cut off', async () => {
+    for (let i = 0; i < 12; i++) await request(ctx.url).get('/users/missing').set(auth).expect(200);
+  });
+
+  it('a user token is limited per user: a third /sync/me in the window is 429, another user still passes', async () => {
+    const userToken = (sub: string) =>
+      new SignJWT({ sub, aud: 'authenticated', role: 'authenticated' })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setIssuer(ISSUER)
+        .setExpirationTime('1h')
+        .sign(new TextEncoder().encode(JWT_SECRET));
+    const [a, b] = await Promise.all([userToken(randomUUID()), userToken(randomUUID())]);
+    // The users do not exist: 404 each time, counted all the same.
+    for (let i = 0; i < 2; i++) await request(ctx.url).post('/sync/me').set('Authorization', `Bearer ${a}`).expect(404);
+    const limited = await request(ctx.url).post('/sync/me').set('Authorization', `Bearer ${a}`);
+    expect(limited.status).toBe(429);
+    expect(limited.body.code).toBe('rate_limited');
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+    await request(ctx.url).post('/sync/me').set('Authorization', `Bearer ${b}`).expect(404);
+  });
+});
+
 describe('rate limits', () => {
-  const ctx = useTestApp({ env: { RATE_LIMIT_MAX: '3', RATE_LIMIT_WINDOW_SECONDS: '60' } });
+  const ctx = useTestApp({ env: { RATE_LIMIT_SERVICE_MAX: '3', RATE_LIMIT_WINDOW_SECONDS: '60' } });
 
   it('a caller over its limit gets 429 problem+json with Retry-After; other callers are not held back', async () => {
     for (let i = 0; i < 3; i++) await request(ctx.url).get('/users/missing').set(auth).expect(200);

@@ -40,6 +40,7 @@ const RUNS = {
 
 const WEBHOOK_TOKEN = 'test-webhook-token-0123456789abcdefghijklmn';
 const JWT_SECRET = 'fuzz-jwt-secret-with-at-least-32-characters-0123';
+const ISSUER = 'https://fuzzfuzzfuzzfuzz.supabase.co/auth/v1';
 const WEBHOOK_KEY = Buffer.from('fuzz-webhook-signing-key-32-bytes!!').toString('base64');
 const WEBHOOK_SECRET = `v1,whsec_${WEBHOOK_KEY}`;
 const FRONTEND = 'https://app.example.com';
@@ -138,7 +139,9 @@ const jwtArb = fc.oneof(
     weight: 4,
     arbitrary: fc
       .record({ sub: fc.oneof(fc.constantFrom(...SEEDED_IDS), fc.uuid()), anonymous: fc.boolean() })
-      .map(({ sub, anonymous }) => signJwt({ alg: 'HS256', typ: 'JWT' }, { sub, aud: 'authenticated', exp: nowSeconds() + 3600, is_anonymous: anonymous })),
+      .map(({ sub, anonymous }) =>
+        signJwt({ alg: 'HS256', typ: 'JWT' }, { sub, aud: 'authenticated', iss: ISSUER, role: 'authenticated', exp: nowSeconds() + 3600, is_anonymous: anonymous }),
+      ),
   },
   // Signed correctly, claims anything.
   fc
@@ -146,6 +149,8 @@ const jwtArb = fc.oneof(
       {
         sub: fc.oneof(fc.uuid(), anyText, fc.integer(), fc.constant(null)),
         aud: fc.oneof(fc.constant('authenticated'), anyText, fc.array(anyText, { maxLength: 3 })),
+        iss: fc.oneof(fc.constant(ISSUER), anyText, fc.integer()),
+        role: fc.oneof(fc.constantFrom('authenticated', 'anon', 'service_role'), anyText, fc.constant(null)),
         exp: fc.oneof(fc.constant(nowSeconds() + 3600), fc.integer(), fc.double(), anyText, fc.constant(1e308)),
         nbf: fc.oneof(fc.integer(), anyText),
         iat: fc.oneof(fc.integer(), anyText),
@@ -428,6 +433,7 @@ describe('fuzzing every route', { timeout: 120_000 }, () => {
       WEBHOOK_SECRET,
       // HS256 only: no SUPABASE_URL, so no JWKS to fetch (a fetch would be a 503 by design).
       SUPABASE_JWT_SECRET: JWT_SECRET,
+      SUPABASE_JWT_ISSUER: ISSUER,
       CORS_ORIGINS: FRONTEND,
       // Quiet: 10,000 requests of log lines would only cost time.
       LOG_LEVEL: 'silent',

@@ -18,6 +18,7 @@ import { installWriteProbe, rowCounts, snapshotDatabase, type DatabaseSnapshot, 
 import { newWebhookSecret, sign } from './helpers/webhooks.ts';
 
 const JWT_SECRET = 'hostile-jwt-secret-with-at-least-32-characters';
+const ISSUER = 'https://hostilehostilehost.supabase.co/auth/v1';
 const WEBHOOK_SECRET = newWebhookSecret();
 const FRONTEND = 'https://app.example.com';
 /** Fastify's limit for every route but the webhook (src/app.ts). */
@@ -140,6 +141,7 @@ describe('hostile input', () => {
       WEBHOOK_SECRET,
       WEBHOOK_BODY_LIMIT: String(WEBHOOK_BODY_LIMIT),
       SUPABASE_JWT_SECRET: JWT_SECRET,
+      SUPABASE_JWT_ISSUER: ISSUER,
       CORS_ORIGINS: FRONTEND,
       LOG_LEVEL: 'warn',
     },
@@ -157,6 +159,7 @@ describe('hostile input', () => {
     probe = await installWriteProbe(ctx.db.sql);
     nobodyToken = await new SignJWT({ sub: NOBODY, aud: 'authenticated', role: 'authenticated' })
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+      .setIssuer(ISSUER)
       .setExpirationTime('1h')
       .sign(new TextEncoder().encode(JWT_SECRET));
   });

@@ -85,3 +85,62 @@ describe('the logger configuration', () => {
     for (let i = 1; i <= 7; i++) expect(output).not.toContain(`leak-${i}`);
   });
 });
+
+describe('secrets masked by value', () => {
+  const SECRETS = {
+    SERVICE_TOKENS: `admin:${ADMIN_TOKEN},hook[webhook]:hook-token-value-0123456789abcdefghijklmn`,
+    WEBHOOK_SECRET: 'v1,whsec_c2VjcmV0LWhvb2stc2VjcmV0LXZhbHVlLTAxMjM0NTY3',
+    SUPABASE_JWT_SECRET: 'jwt-secret-value-0123456789abcdefghijklmnop',
+    SUPABASE_JWT_ISSUER: 'https://maskmaskmaskmask.supabase.co/auth/v1',
+    SUPABASE_SECRET_KEY: 'sb_secret_value0123456789abcdefghij',
+  };
+  const ctx = useTestApp({ env: { LOG_LEVEL: 'trace', ...SECRETS } });
+  const values = [
+    ADMIN_TOKEN,
+    'hook-token-value-0123456789abcdefghijklmn',
+    SECRETS.WEBHOOK_SECRET,
+    'c2VjcmV0LWhvb2stc2VjcmV0LXZhbHVlLTAxMjM0NTY3',
+    SECRETS.SUPABASE_JWT_SECRET,
+    SECRETS.SUPABASE_SECRET_KEY,
+  ];
+
+  it('the config object logged deep under any key, secrets in messages and errors, and every request shape: none appears', async () => {
+    const { loadConfig } = await import('../src/config/config.ts');
+    const config = loadConfig(SECRETS);
+    ctx.t.app.log.info({ a: { b: { c: { d: { e: config } } } }, settings: JSON.stringify(config.secrets) }, 'the configuration');
+    ctx.t.app.log.warn(`connecting with ${ADMIN_TOKEN}`);
+    ctx.t.app.log.error({ err: new Error(`refused key ${SECRETS.SUPABASE_SECRET_KEY}`) }, 'an error');
+
+    const id = await insertAuthUser(ctx.db.sql);
+    await request(ctx.url).post(`/sync/${id}`).set(auth).expect(200);
+    await request(ctx.url).get(`/users/${id}?token=${ADMIN_TOKEN}`).set(auth).set('x-debug', SECRETS.SUPABASE_JWT_SECRET).expect(200);
+    await request(ctx.url).get('/users/missing').set('Authorization', `Bearer ${SECRETS.SUPABASE_JWT_SECRET}`).expect(401);
+    await request(ctx.url)
+      .post('/webhooks/supabase')
+      .set('Authorization', 'Bearer hook-token-value-0123456789abcdefghijklmn')
+      .set('content-type', 'application/json')
+      .send(JSON.stringify({ type: 'INSERT', table: 'users', schema: 'auth', record: { id, note: SECRETS.WEBHOOK_SECRET }, old_record: null }))
+      .expect(200);
+
+    const logs = ctx.t.logs();
+    expect(logs).toContain('the configuration');
+    expect(logs).toContain('[redacted]');
+    for (const value of values) expect(logs, value).not.toContain(value);
+  });
+
+  it("the database password, as written in DATABASE_URL and decoded", async () => {
+    const { pino } = await import('pino');
+    const { loggerOptions } = await import('../src/logging.ts');
+    const { loadConfig } = await import('../src/config/config.ts');
+    const config = loadConfig({ DATABASE_URL: 'postgres://app:p%40ss-word-0123456789@db.example.com/app', SERVICE_TOKENS: `admin:${ADMIN_TOKEN}` });
+    const chunks: string[] = [];
+    const logger = pino(loggerOptions('info', false, config.secrets), { write: (chunk: string) => chunks.push(chunk) });
+    logger.info({ nested: { deeper: { deepest: { config } } } }, 'config');
+    logger.info(`url ${config.database.url}, password p@ss-word-0123456789`);
+    const output = chunks.join('');
+    expect(output).toContain('db.example.com');
+    expect(output).not.toContain('p%40ss-word-0123456789');
+    expect(output).not.toContain('p@ss-word-0123456789');
+    expect(output).not.toContain(ADMIN_TOKEN);
+  });
+});

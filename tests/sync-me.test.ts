@@ -66,6 +66,24 @@ describe('POST /sync/me with HS256 tokens (SUPABASE_JWT_SECRET)', () => {
     ['a token signed with another secret', async (id: string) =>
       new SignJWT(claims({ sub: id })).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(new TextEncoder().encode('x'.repeat(40))), 'invalid_token'],
     ['no JWT at all', async () => 'not-a-jwt', 'invalid_token'],
+    ['a token with no exp (it would never expire)', async (id: string) =>
+      new SignJWT(claims({ sub: id })).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().sign(new TextEncoder().encode(JWT_SECRET)), 'invalid_token'],
+    ['a token with no iss', async (id: string) => {
+      const rest: Partial<ReturnType<typeof claims>> = claims({ sub: id });
+      delete rest.iss;
+      return new SignJWT(rest).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(new TextEncoder().encode(JWT_SECRET));
+    }, 'invalid_token'],
+    // A project's anon and service_role keys are JWTs signed with the same secret; one given a sub
+    // and the user audience is still no user's sign-in.
+    ['role anon', async (id: string) =>
+      new SignJWT({ ...claims({ sub: id }), role: 'anon' }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(new TextEncoder().encode(JWT_SECRET)), 'invalid_token'],
+    ['role service_role', async (id: string) =>
+      new SignJWT({ ...claims({ sub: id }), role: 'service_role' }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(new TextEncoder().encode(JWT_SECRET)), 'invalid_token'],
+    ['no role', async (id: string) => {
+      const rest: Partial<ReturnType<typeof claims>> = claims({ sub: id });
+      delete rest.role;
+      return new SignJWT(rest).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(new TextEncoder().encode(JWT_SECRET));
+    }, 'invalid_token'],
   ])('refuses %s with 401 %s', async (_case, make, code) => {
     const id = await insertAuthUser(ctx.db.sql);
     const res = await syncMe(ctx.url, await make(id));
@@ -106,14 +124,19 @@ describe('POST /sync/me with ES256 tokens from the project JWKS', () => {
   let jwksUrl = '';
   let signing: { key: CryptoKey; kid: string };
   const published: JWK[] = [];
+  /** What the JWKS endpoint answers with besides 200: set to 500 to take it down. */
+  let jwksStatus = 200;
+  let jwksFetches = 0;
 
   beforeAll(async () => {
     const pair = await generateKeyPair('ES256');
     signing = { key: pair.privateKey, kid: 'key-1' };
     published.push({ ...(await exportJWK(pair.publicKey)), kid: 'key-1', alg: 'ES256', use: 'sig' });
     jwks = createServer((_request, response) => {
+      jwksFetches += 1;
+      response.statusCode = jwksStatus;
       response.setHeader('content-type', 'application/json');
-      response.end(JSON.stringify({ keys: published }));
+      response.end(jwksStatus === 200 ? JSON.stringify({ keys: published }) : '{"message":"upstream error"}');
     });
     await new Promise<void>((resolve) => jwks.listen(0, '127.0.0.1', resolve));
     jwksUrl = `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/auth/v1/.well-known/jwks.json`;
@@ -128,6 +151,8 @@ describe('POST /sync/me with ES256 tokens from the project JWKS', () => {
       get SUPABASE_JWKS_URL() {
         return jwksUrl;
       },
+      // So that the rotation test need not wait 30 s for an unknown kid to be fetched again.
+      SUPABASE_JWKS_COOLDOWN_SECONDS: '0',
     },
   });
 
@@ -146,5 +171,32 @@ describe('POST /sync/me with ES256 tokens from the project JWKS', () => {
     const symmetric = await syncMe(ctx.url, await hs256({ sub: id }));
     expect(symmetric.status).toBe(401);
     expect(symmetric.body.detail).toMatch(/HS256 tokens are not accepted/);
+  });
+
+  it('a key rotation: a token under a new kid makes the service fetch the JWKS again, and passes', async () => {
+    const id = await insertAuthUser(ctx.db.sql, { email: 'rotated@example.com' });
+    await syncMe(ctx.url, await es256(signing.key, signing.kid, { sub: id })).expect(200);
+    const next = await generateKeyPair('ES256');
+    published.push({ ...(await exportJWK(next.publicKey)), kid: 'key-2', alg: 'ES256', use: 'sig' });
+    const fetchesBefore = jwksFetches;
+    const res = await syncMe(ctx.url, await es256(next.privateKey, 'key-2', { sub: id }));
+    expect(res.status).toBe(200);
+    expect(jwksFetches).toBe(fetchesBefore + 1);
+  });
+
+  it('a JWKS that answers 5xx is 503 auth_keys_unavailable with Retry-After, not the caller\'s bad token', async () => {
+    const id = await insertAuthUser(ctx.db.sql);
+    const stranger = await generateKeyPair('ES256');
+    jwksStatus = 500;
+    try {
+      // An unknown kid: the keys must be fetched, and the fetch fails.
+      const res = await syncMe(ctx.url, await es256(stranger.privateKey, 'key-unknown', { sub: id }));
+      expect(res.status).toBe(503);
+      expect(res.body.code).toBe('auth_keys_unavailable');
+      expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+      expect(await profileOf(ctx.db.sql, id)).toBeNull();
+    } finally {
+      jwksStatus = 200;
+    }
   });
 });

@@ -63,8 +63,10 @@ export async function openHttpFixture(context: BenchContext, options: { prepared
         SERVICE_TOKENS: `bench[sync]:${syncToken},supabase-db[webhook]:${webhookToken}`,
         SUPABASE_URL: project,
         SUPABASE_JWT_SECRET: jwtSecret,
-        // The limiter runs on every request, as in production, but its ceiling is out of reach.
+        // The limiter runs on every request it would in production (user tokens; service tokens
+        // are unlimited by default), but its ceiling is out of reach.
         RATE_LIMIT_MAX: '1000000',
+        RATE_LIMIT_USER_MAX: '1000000',
         RATE_LIMIT_WINDOW_SECONDS: '1',
         // No background work competing with the requests measured.
         RECONCILE_INTERVAL_SECONDS: '0',

@@ -3,6 +3,7 @@
  * Nothing else in the code reads `process.env`; everything receives the typed `Config`, so tests
  * build whatever configuration they need without patching globals.
  */
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { parseServiceTokens } from '../auth/service-tokens.ts';
 import { parseWebhookSecrets } from '../webhooks/signature.ts';
@@ -16,6 +17,15 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 
 /** `schema.table` or `table`, plain identifiers only: the name goes into SQL, quoted. */
 const QUALIFIED_NAME = /^(?:[A-Za-z_][A-Za-z0-9_$]*\.)?[A-Za-z_][A-Za-z0-9_$]*$/;
+
+/** The names Fastify's trustProxy (proxy-addr) accepts for ranges of addresses. */
+const PROXY_ADDRESS_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/** Whether HOST listens on this machine only (127.0.0.0/8, ::1, localhost). */
+function isLoopbackHost(host: string): boolean {
+  const bare = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  return bare === 'localhost' || bare === '::1' || (isIP(bare) === 4 && bare.startsWith('127.'));
+}
 
 /** Empty strings count as unset: `FOO=` in a shell or compose file usually means "not given". */
 const optionalString = z
@@ -79,6 +89,11 @@ const envSchema = z.object({
     (value) => value === undefined || /^https?:\/\/[^\s]+$/.test(value),
     'expected an http(s) URL of a JWKS',
   ),
+  SUPABASE_JWT_ISSUER: optionalString.refine(
+    (value) => value === undefined || /^https?:\/\/[^\s]+$/.test(value),
+    'expected the issuer of the project\'s access tokens, https://<project>.supabase.co/auth/v1',
+  ),
+  SUPABASE_JWKS_COOLDOWN_SECONDS: integer(30, 0, 3600),
   SYNC_ANONYMOUS_USERS: booleanFlag(false),
 
   CORS_ORIGINS: optionalString.transform((value, ctx) => {
@@ -98,7 +113,28 @@ const envSchema = z.object({
     return origins;
   }),
   RATE_LIMIT_MAX: integer(600, 0, 1_000_000),
+  RATE_LIMIT_SERVICE_MAX: integer(0, 0, 1_000_000),
+  RATE_LIMIT_USER_MAX: integer(30, 0, 1_000_000),
   RATE_LIMIT_WINDOW_SECONDS: integer(60, 1, 86_400),
+  AUTH_FAILURE_LIMIT: integer(20, 0, 1_000_000),
+  AUTH_FAILURE_WINDOW_SECONDS: integer(60, 1, 86_400),
+  TRUST_PROXY: optionalString.transform((value, ctx): boolean | number | string => {
+    if (value === undefined || ['false', '0', 'no'].includes(value)) return false;
+    if (['true', 'yes'].includes(value)) return true;
+    if (/^[1-9][0-9]?$/.test(value)) return Number(value);
+    const entries = value.split(',').map((entry) => entry.trim());
+    const valid = (entry: string) => {
+      if (PROXY_ADDRESS_NAMES.has(entry)) return true;
+      const [address, prefix, ...rest] = entry.split('/');
+      return rest.length === 0 && isIP(address!) !== 0 && (prefix === undefined || /^[0-9]{1,3}$/.test(prefix));
+    };
+    const bad = entries.find((entry) => !valid(entry));
+    if (bad !== undefined) {
+      ctx.addIssue({ code: 'custom', message: `"${bad}" is not true, a number of proxies, an address, a CIDR range or loopback/linklocal/uniquelocal` });
+      return z.NEVER;
+    }
+    return entries.join(',');
+  }),
   OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: integer(1000, 0, 60_000),
   SHUTDOWN_DRAIN_MS: integer(1000, 0, 8_000),
 
@@ -186,6 +222,29 @@ const configSchema = envSchema.transform((env, ctx) => {
     });
     return z.NEVER;
   }
+  // A user token is only as good as the claims checked: without an issuer, a token another
+  // project (or another service sharing the secret) signed would pass.
+  const issuer = env.SUPABASE_JWT_ISSUER ?? (env.SUPABASE_URL ? new URL('/auth/v1', env.SUPABASE_URL).toString() : undefined);
+  const keysGiven = env.SUPABASE_JWT_SECRET !== undefined ? 'SUPABASE_JWT_SECRET' : env.SUPABASE_JWKS_URL !== undefined ? 'SUPABASE_JWKS_URL' : undefined;
+  if (keysGiven !== undefined && issuer === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: [keysGiven],
+      message: 'needs an issuer to check user tokens against: set SUPABASE_URL, or SUPABASE_JWT_ISSUER (https://<project>.supabase.co/auth/v1)',
+    });
+    return z.NEVER;
+  }
+  // The admin token embedded mode makes for itself is printed to stdout: on a developer's terminal
+  // that is the point, in a container it is the log, readable by whoever reads logs. Listening
+  // beyond this machine, the service is a server like any other and needs tokens given to it.
+  if (env.SERVICE_TOKENS === undefined && !isLoopbackHost(env.HOST)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['SERVICE_TOKENS'],
+      message: `required when HOST (${env.HOST}) is not a loopback address: embedded mode makes an admin token only for a service on this machine alone`,
+    });
+    return z.NEVER;
+  }
   return {
     host: env.HOST,
     port: env.PORT,
@@ -226,16 +285,34 @@ const configSchema = envSchema.transform((env, ctx) => {
       jwksUrl:
         env.SUPABASE_JWKS_URL ??
         (env.SUPABASE_URL ? new URL('/auth/v1/.well-known/jwks.json', env.SUPABASE_URL).toString() : undefined),
-      /** `<SUPABASE_URL>/auth/v1`, checked against `iss` when the project URL is known. */
-      issuer: env.SUPABASE_URL ? new URL('/auth/v1', env.SUPABASE_URL).toString() : undefined,
+      /** Checked against `iss`: SUPABASE_JWT_ISSUER, else `<SUPABASE_URL>/auth/v1`; set whenever keys are. */
+      issuer,
+      jwksCooldownSeconds: env.SUPABASE_JWKS_COOLDOWN_SECONDS,
       syncAnonymous: env.SYNC_ANONYMOUS_USERS,
     },
     http: {
       /** Browser origins allowed to call the API (besides the service's own, for Swagger UI). */
       corsOrigins: env.CORS_ORIGINS,
-      /** Requests per caller per window; 0 turns rate limiting off. */
+      /**
+       * Requests per window, by kind of caller (0: unlimited): per address for requests that name
+       * no caller, per service token (a trusted backend: unlimited by default), per user on
+       * `POST /sync/me` (a sync on each sign-in needs a few a minute).
+       */
       rateLimitMax: env.RATE_LIMIT_MAX,
+      rateLimitServiceMax: env.RATE_LIMIT_SERVICE_MAX,
+      rateLimitUserMax: env.RATE_LIMIT_USER_MAX,
       rateLimitWindowSeconds: env.RATE_LIMIT_WINDOW_SECONDS,
+      /**
+       * Failed authentications (401s) per client address per window before the address gets 429
+       * on everything until the window ends (http/auth-failures.ts); 0 turns it off.
+       */
+      authFailureLimit: env.AUTH_FAILURE_LIMIT,
+      authFailureWindowSeconds: env.AUTH_FAILURE_WINDOW_SECONDS,
+      /**
+       * Which proxies' X-Forwarded-For to believe for the client address (Fastify's trustProxy):
+       * false (none: the address is the connection's), true (all), a hop count, or addresses.
+       */
+      trustProxy: env.TRUST_PROXY,
       /**
        * Mean event-loop delay (ms, sampled each second) above which requests get 503 `overloaded`
        * instead of queueing behind work the process cannot keep up with; 0 turns it off.
@@ -265,8 +342,39 @@ const configSchema = envSchema.transform((env, ctx) => {
   };
 });
 
-/** The validated configuration, as `configSchema` produces it from the environment. */
-export type Config = z.output<typeof configSchema>;
+/**
+ * The validated configuration, as `configSchema` produces it from the environment, and `secrets`:
+ * every secret value given, so that the logger can mask each wherever it appears.
+ */
+export type Config = z.output<typeof configSchema> & { secrets: readonly string[] };
+
+/**
+ * The secret values of an environment, as given: each service token, each webhook secret (and its
+ * key, the base64 after `whsec_`), the JWT secret, the Supabase key, the database password (as
+ * written in the URL and decoded).
+ */
+export function secretValues(source: Record<string, string | undefined>): string[] {
+  const values: string[] = [];
+  const add = (value: string | undefined) => {
+    if (value !== undefined && value.trim() !== '') values.push(value.trim());
+  };
+  for (const entry of (source.SERVICE_TOKENS ?? '').split(',')) add(entry.includes(':') ? entry.slice(entry.indexOf(':') + 1) : undefined);
+  for (const secret of (source.WEBHOOK_SECRET ?? '').split('|')) {
+    add(secret);
+    add(secret.split('whsec_')[1]);
+  }
+  add(source.SUPABASE_JWT_SECRET);
+  add(source.SUPABASE_SERVICE_ROLE_KEY);
+  add(source.SUPABASE_SECRET_KEY);
+  try {
+    const password = source.DATABASE_URL === undefined ? '' : new URL(source.DATABASE_URL).password;
+    add(password);
+    add(decodeURIComponent(password));
+  } catch {
+    // Not a URL: the schema has refused it already, and there is no password to find.
+  }
+  return values;
+}
 
 /** Parses the environment into a `Config`, or throws a `ConfigError` naming each bad variable. */
 export function loadConfig(source: NodeJS.ProcessEnv | Record<string, string | undefined>): Config {
@@ -280,5 +388,5 @@ export function loadConfig(source: NodeJS.ProcessEnv | Record<string, string | u
     });
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
-  return result.data;
+  return { ...result.data, secrets: secretValues(source) };
 }

@@ -33,6 +33,7 @@ export const problemCatalogue = {
   database_unavailable: { status: 503, title: 'The database is unavailable' },
   supabase_unavailable: { status: 503, title: 'The Supabase API did not answer' },
   supabase_unauthorized: { status: 503, title: 'Supabase refused the service key' },
+  auth_keys_unavailable: { status: 503, title: "The project's signing keys could not be fetched" },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ProblemCode = keyof typeof problemCatalogue;

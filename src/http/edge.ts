@@ -1,13 +1,14 @@
 /**
  * What every request passes on its way in: JSON bodies (an empty one is none), CORS for the
- * configured frontends, security headers, load shedding when the process falls behind, and a rate
- * limit per caller.
+ * configured frontends, security headers, a block on addresses that keep failing authentication,
+ * load shedding when the process falls behind, and a rate limit per caller.
  */
 import fastifyCors from '@fastify/cors';
 import fastifyRateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Config } from '../config/config.ts';
 import { ProblemError } from '../errors/problems.ts';
+import { registerAuthFailureLimit } from './auth-failures.ts';
 import { registerOverloadProtection } from './overload.ts';
 
 /**
@@ -103,13 +104,33 @@ export async function registerEdge(app: FastifyInstance, http: Config['http']): 
     done();
   });
 
+  // Before anything that looks at credentials or does real work, after the headers a browser
+  // needs to read the answer.
+  registerAuthFailureLimit(app, http.authFailureLimit, http.authFailureWindowSeconds);
+
   // After CORS and the security headers, so a shed request's 503 still carries them (a browser
   // could not read a 503 without its CORS headers), and before anything that does real work.
   await registerOverloadProtection(app, http.maxEventLoopDelayMs);
 
-  if (http.rateLimitMax > 0) {
+  // By kind of caller: a backend's service token is trusted and unlimited unless told otherwise
+  // (one token may sync every sign-in of a school at 9:00), a user's token is limited per user,
+  // and what names no caller per address. A limit of 0 is none.
+  const limitOf = (request: FastifyRequest): number => {
+    switch (request.caller?.kind) {
+      case 'service':
+        return http.rateLimitServiceMax;
+      case 'user':
+        return http.rateLimitUserMax;
+      case 'webhook-signature':
+        return 0;
+      default:
+        return http.rateLimitMax;
+    }
+  };
+  if (http.rateLimitMax > 0 || http.rateLimitServiceMax > 0 || http.rateLimitUserMax > 0) {
     await app.register(fastifyRateLimit, {
-      max: http.rateLimitMax,
+      max: (request) => limitOf(request),
+      allowList: (request) => limitOf(request) === 0,
       timeWindow: http.rateLimitWindowSeconds * 1000,
       // After authentication, so a caller is counted by who it is (a token's name, a user id)
       // rather than by an address a load balancer may share among many.

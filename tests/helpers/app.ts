@@ -47,6 +47,10 @@ export async function startApp(db: TestDatabase | null, env: Record<string, stri
     CAPTURE: 'off',
     // Tests poll and fan out; the rate-limit test turns it on for itself.
     RATE_LIMIT_MAX: '0',
+    RATE_LIMIT_USER_MAX: '0',
+    // Many tests send bad credentials on purpose, all from 127.0.0.1; tests/auth-failures.test.ts
+    // turns the per-address block on.
+    AUTH_FAILURE_LIMIT: '0',
     // A loaded test machine must not shed the suite's requests; the overload test turns it on.
     OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
     // Closing an app in a test need not wait for clients to notice.
@@ -54,7 +58,7 @@ export async function startApp(db: TestDatabase | null, env: Record<string, stri
     ...env,
   });
   // The logger goes through the same redaction settings as production's.
-  const logger = pino(loggerOptions(env.LOG_LEVEL ?? 'info', false), sink);
+  const logger = pino(loggerOptions(env.LOG_LEVEL ?? 'info', false, config.secrets), sink);
   const app = await buildApp(config, { logger, ...(db && !db.url ? { sql: db.sql } : {}) });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   return { app, url, logs: () => lines.join(''), close: () => app.close() };

@@ -31,6 +31,8 @@ export function spawnServer(env: Record<string, string>): ChildProcessByStdio<nu
       DEFERRED_SYNC_INTERVAL_SECONDS: '0',
       CAPTURE: 'off',
       RATE_LIMIT_MAX: '0',
+      RATE_LIMIT_USER_MAX: '0',
+      AUTH_FAILURE_LIMIT: '0',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
