@@ -34,8 +34,10 @@ RUN npm prune --omit=dev --no-audit --no-fund
 
 FROM node:24-slim AS runtime
 # production: libraries (fastify, pino) take their lean paths. HOST=0.0.0.0 because the app's
-# default 127.0.0.1 is unreachable from outside the container. PORT is the app's default, stated
-# so EXPOSE and HEALTHCHECK below visibly agree with it.
+# default 127.0.0.1 is unreachable from outside the container; so the service needs SERVICE_TOKENS
+# even in embedded mode (it makes its own admin token only on a loopback address, since it would
+# print it into the container's log). PORT is the app's default, stated so EXPOSE and HEALTHCHECK
+# below visibly agree with it.
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=3000

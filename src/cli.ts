@@ -1,22 +1,26 @@
 #!/usr/bin/env node
 /**
- * The operators' command line, on the same configuration (the environment) as the server:
+ * The operators' command line:
  *
- *   supabase-user-sync missing [--format table|csv|json]
- *   supabase-user-sync sync <userId> [--dry-run]
- *   supabase-user-sync reconcile [--dry-run] [--include missing,stale,orphaned]
+ *   supabase-user-sync [--url URL --token TOKEN] missing [--format table|csv|json]
+ *   supabase-user-sync [--url URL --token TOKEN] sync <userId> [--dry-run]
+ *   supabase-user-sync [--url URL --token TOKEN] status <userId>
+ *   supabase-user-sync [--url URL --token TOKEN] reconcile [--dry-run] [--include missing,stale,orphaned]
  *   supabase-user-sync capture status [--format table|json]
  *   supabase-user-sync capture install
  *   supabase-user-sync capture uninstall
  *
- * `reconcile` queues a reconcile job, as POST /reconcile does, and follows it: a progress bar on a
- * terminal, one plain line per update when piped, and a summary at the end. In embedded mode the
- * data folder is PGlite's, which one process may open at a time: stop the server first.
- *
- * The CLI opens the same runtime as the server (runtime.ts) without HTTP and without background
+ * With `--url` (or USER_SYNC_URL) and `--token` (or USER_SYNC_TOKEN, a service token) the
+ * commands call a running service's API (cli/operations.ts), authenticated, scoped and audited
+ * like any caller, embedded or deployed. Without a URL they open the same runtime as the server
+ * (runtime.ts), on the same configuration (the environment), without HTTP and without background
  * work: `missing` and `sync` never run the periodic reconcile, deferred syncs, or a job another
- * replica queued; `reconcile` runs the one job it queued. Nor does it install capture as the
- * server does at start: only `capture install` installs it.
+ * replica queued; `reconcile` runs the one job it queued. In embedded mode the data folder is
+ * PGlite's, which one process may open at a time: use `--url` while the server runs. The capture
+ * commands work on the database itself, so never over HTTP.
+ *
+ * `reconcile` queues a reconcile job, as POST /reconcile does, and follows it: a progress bar on a
+ * terminal, one plain line per update when piped, and a summary at the end.
  */
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
@@ -30,22 +34,23 @@ import type { JobPhase } from './reconcile/job-store.ts';
 import { JOB_PHASES } from './reconcile/jobs.ts';
 import { openRuntime, type Runtime } from './runtime.ts';
 import { isUuid } from './sync/uuid.ts';
+import { csvField } from './cli/csv.ts';
+import { inProcess, overHttp, RemoteProblem, type Operations } from './cli/operations.ts';
 
 const USAGE = `usage:
-  supabase-user-sync missing [--format table|csv|json]
-  supabase-user-sync sync <userId> [--dry-run]
-  supabase-user-sync reconcile [--dry-run] [--include missing,stale,orphaned]
+  supabase-user-sync [--url URL --token TOKEN] missing [--format table|csv|json]
+  supabase-user-sync [--url URL --token TOKEN] sync <userId> [--dry-run]
+  supabase-user-sync [--url URL --token TOKEN] status <userId>
+  supabase-user-sync [--url URL --token TOKEN] reconcile [--dry-run] [--include missing,stale,orphaned]
   supabase-user-sync capture status [--format table|json]
   supabase-user-sync capture install
   supabase-user-sync capture uninstall`;
 
 const out = (text: string) => process.stdout.write(`${text}\n`);
 
-/** RFC 4180: quote a field holding a comma, a quote or a line break, doubling its quotes. */
-const csvField = (value: string | null) => {
-  const text = value ?? '';
-  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
-};
+/** A mistake in how the CLI was called: its message, and exit code 2. */
+class UsageError extends Error {}
+
 
 function progressLine(done: number, total: number | null, tty: boolean): string {
   if (total === null || total === 0) return tty ? `\r${done.toLocaleString('en')} done` : `progress ${done}`;
@@ -148,6 +153,8 @@ async function main(argv: string[]): Promise<number> {
       format: { type: 'string', default: 'table' },
       'dry-run': { type: 'boolean', default: false },
       include: { type: 'string' },
+      url: { type: 'string' },
+      token: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -162,6 +169,17 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
 
+  const url = values.url ?? process.env.USER_SYNC_URL;
+  if (url !== undefined && url !== '') {
+    if (command === 'capture') {
+      throw new UsageError('the capture commands work on the database itself, not over HTTP: run them without --url (USER_SYNC_URL), where DATABASE_URL reaches the database');
+    }
+    if (!/^https?:\/\/[^\s]+$/.test(url)) throw new UsageError(`--url is the service's base URL, such as http://127.0.0.1:3000 (got "${url}")`);
+    const token = values.token ?? process.env.USER_SYNC_TOKEN;
+    if (token === undefined || token === '') throw new UsageError('--url needs --token (or USER_SYNC_TOKEN): a service token of the service');
+    return run(overHttp(url, token), command, rest, values);
+  }
+
   const config = loadConfig({ ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
   // Logs go to stderr, so stdout holds only the command's output (a CSV or JSON to pipe on).
   // Never installs capture as the server does at start: `capture install` is the one command that does.
@@ -169,74 +187,86 @@ async function main(argv: string[]): Promise<number> {
     logger: pino(loggerOptions(config.logLevel, false, config.secrets), pino.destination(2)),
     installCapture: false,
   });
-  const actor = { actor: 'cli', source: 'api' } as const;
   try {
-    switch (command) {
-      case 'missing': {
-        if (!['table', 'csv', 'json'].includes(values.format)) throw new Error('--format is table, csv or json');
-        const users = [];
-        for (let cursor: string | null = null; ; ) {
-          const page = await runtime.engine.listMissing(cursor, 1000);
-          users.push(...page.items);
-          if (page.nextCursor === null) break;
-          cursor = page.nextCursor;
-        }
-        if (values.format === 'json') out(JSON.stringify(users, null, 2));
-        else if (values.format === 'csv') {
-          out('id,email,createdAt');
-          for (const user of users) out([user.id, user.email, user.createdAt].map(csvField).join(','));
-        } else {
-          const width = Math.max(5, ...users.map((user) => (user.email ?? '').length));
-          out(`${'id'.padEnd(36)}  ${'email'.padEnd(width)}  createdAt`);
-          for (const user of users) out(`${user.id}  ${(user.email ?? '').padEnd(width)}  ${user.createdAt ?? ''}`);
-          out(`${users.length} user(s) without a profile`);
-        }
-        return 0;
-      }
-      case 'sync': {
-        const [userId] = rest;
-        if (userId === undefined || !isUuid(userId)) {
-          throw new Error('sync needs a user id (UUID)');
-        }
-        const result = await runtime.engine.sync(userId.toLowerCase(), actor, { dryRun: values['dry-run'] });
-        out(JSON.stringify(result, null, 2));
-        return 0;
-      }
-      case 'reconcile': {
-        const include = (values.include?.split(',').map((step) => step.trim()) ?? [...JOB_PHASES]) as JobPhase[];
-        const unknown = include.find((step) => !JOB_PHASES.includes(step));
-        if (unknown !== undefined) throw new Error(`--include takes ${JOB_PHASES.join(', ')}; not "${unknown}"`);
-        const tty = process.stdout.isTTY === true;
-        const jobId = await runtime.jobs.enqueue({ dryRun: values['dry-run'], include }, 'cli');
-        out(`reconcile job ${jobId}${values['dry-run'] ? ' (dry run: nothing is written)' : ''}`);
-        let last = '';
-        for (;;) {
-          const job = await runtime.jobs.get(jobId);
-          if (job === null) throw new Error(`the job ${jobId} vanished`);
-          const line = progressLine(job.done, job.total, tty);
-          if (line !== last) {
-            process.stdout.write(tty ? line : `${line}\n`);
-            last = line;
-          }
-          if (job.status === 'succeeded' || job.status === 'failed') {
-            if (tty) process.stdout.write('\n');
-            const { created, updated, unchanged, deleted, failed } = job.counts;
-            out(`${job.status}: ${created} created, ${updated} updated, ${unchanged} unchanged, ${deleted} deleted, ${failed} failed`);
-            for (const error of job.errors) out(`  failed ${error.userId}: ${error.code}: ${error.detail}`);
-            if (job.failure) out(`  ${job.failure}`);
-            return job.status === 'succeeded' ? 0 : 1;
-          }
-          await new Promise((resolve) => setTimeout(resolve, tty ? 100 : 250));
-        }
-      }
-      case 'capture':
-        return await captureCommand(runtime, config, captureSubcommand as CaptureSubcommand, values.format);
-      default:
-        out(USAGE);
-        return 2;
-    }
+    if (command === 'capture') return await captureCommand(runtime, config, captureSubcommand as CaptureSubcommand, values.format);
+    return await run(inProcess(runtime), command, rest, values);
   } finally {
     await runtime.close();
+  }
+}
+
+interface CommandOptions {
+  format: string;
+  'dry-run': boolean;
+  include?: string | undefined;
+}
+
+/** The commands that work the same in this process and over HTTP. */
+async function run(operations: Operations, command: string, rest: string[], values: CommandOptions): Promise<number> {
+  const userIdArgument = () => {
+    const [userId] = rest;
+    if (userId === undefined || !isUuid(userId)) throw new UsageError(`${command} needs a user id (UUID)`);
+    return userId.toLowerCase();
+  };
+  switch (command) {
+    case 'missing': {
+      if (!['table', 'csv', 'json'].includes(values.format)) throw new UsageError('--format is table, csv or json');
+      const users = [];
+      for (let cursor: string | null = null; ; ) {
+        const page = await operations.listMissing(cursor, 1000);
+        users.push(...page.items);
+        if (page.nextCursor === null) break;
+        cursor = page.nextCursor;
+      }
+      if (values.format === 'json') out(JSON.stringify(users, null, 2));
+      else if (values.format === 'csv') {
+        out('id,email,createdAt');
+        for (const user of users) out([user.id, user.email, user.createdAt].map(csvField).join(','));
+      } else {
+        const width = Math.max(5, ...users.map((user) => (user.email ?? '').length));
+        out(`${'id'.padEnd(36)}  ${'email'.padEnd(width)}  createdAt`);
+        for (const user of users) out(`${user.id}  ${(user.email ?? '').padEnd(width)}  ${user.createdAt ?? ''}`);
+        out(`${users.length} user(s) without a profile`);
+      }
+      return 0;
+    }
+    case 'sync': {
+      out(JSON.stringify(await operations.sync(userIdArgument(), values['dry-run']), null, 2));
+      return 0;
+    }
+    case 'status': {
+      out(JSON.stringify(await operations.status(userIdArgument()), null, 2));
+      return 0;
+    }
+    case 'reconcile': {
+      const include = (values.include?.split(',').map((step) => step.trim()) ?? [...JOB_PHASES]) as JobPhase[];
+      const unknown = include.find((step) => !JOB_PHASES.includes(step));
+      if (unknown !== undefined) throw new UsageError(`--include takes ${JOB_PHASES.join(', ')}; not "${unknown}"`);
+      const tty = process.stdout.isTTY === true;
+      const jobId = await operations.startReconcile({ dryRun: values['dry-run'], include });
+      out(`reconcile job ${jobId}${values['dry-run'] ? ' (dry run: nothing is written)' : ''}`);
+      let last = '';
+      for (;;) {
+        const job = await operations.job(jobId);
+        const line = progressLine(job.done, job.total, tty);
+        if (line !== last) {
+          process.stdout.write(tty ? line : `${line}\n`);
+          last = line;
+        }
+        if (job.status === 'succeeded' || job.status === 'failed') {
+          if (tty) process.stdout.write('\n');
+          const { created, updated, unchanged, deleted, failed } = job.counts;
+          out(`${job.status}: ${created} created, ${updated} updated, ${unchanged} unchanged, ${deleted} deleted, ${failed} failed`);
+          for (const error of job.errors) out(`  failed ${error.userId}: ${error.code}: ${error.detail}`);
+          if (job.failure) out(`  ${job.failure}`);
+          return job.status === 'succeeded' ? 0 : 1;
+        }
+        await new Promise((resolve) => setTimeout(resolve, tty ? 100 : 250));
+      }
+    }
+    default:
+      out(USAGE);
+      return 2;
   }
 }
 
@@ -246,5 +276,8 @@ try {
   const message =
     error instanceof ConfigError || error instanceof ProblemError || error instanceof Error ? error.message : String(error);
   process.stderr.write(`supabase-user-sync: ${message}\n`);
-  process.exitCode = error instanceof ProblemError && error.status < 500 ? 2 : 1;
+  // 2: the caller's mistake (a bad argument, or a 4xx from the service), 1: anything else.
+  const callersFault =
+    error instanceof UsageError || (error instanceof ProblemError && error.status < 500) || (error instanceof RemoteProblem && error.status < 500);
+  process.exitCode = callersFault ? 2 : 1;
 }

@@ -18,7 +18,9 @@ import { SERVICE_ROLE_KEY } from './helpers/backends.ts';
 import { createTestDatabase, onPostgres, type TestDatabase } from './helpers/database.ts';
 import { asOnSupabase, SERVICE_ROLE } from './helpers/supabase-roles.ts';
 import { count } from './helpers/users.ts';
+import { startServerProcess, type ServerProcess } from './helpers/server-process.ts';
 import { startSupabaseStandIn } from './supabase-stand-in/index.ts';
+import { csvField } from '../src/cli/csv.ts';
 
 const run = promisify(execFile);
 /** script(1), from util-linux: gives a command a pseudo-terminal, as an operator's shell would. */
@@ -267,5 +269,69 @@ describe('capture commands a role may not run', () => {
       await standIn.close();
       await db.close();
     }
+  });
+});
+
+describe('the CLI over HTTP (--url, --token), beside a running server', () => {
+  let server: ServerProcess;
+  let dir: string;
+  const env = (extra: Record<string, string> = {}) => ({ PATH: process.env.PATH, HOME: process.env.HOME, ...extra });
+  const overHttp = (...args: string[]) => run(tsx, [cli, '--url', server.url, '--token', ADMIN_TOKEN, ...args], { env: env() });
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'usersync-cli-http-'));
+    // Embedded on a data folder (postgres mode on the real server): the folder is the server's
+    // alone while it runs, so only the HTTP form of the CLI can work beside it.
+    server = await startServerProcess(onPostgres ? {} : { EMBEDDED_DATA_DIR: dir, CAPTURE: 'off' });
+  });
+  afterAll(async () => {
+    await server?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('missing, sync, status and reconcile call the service, while it holds the embedded data folder', async () => {
+    const { stdout: csv } = await overHttp('missing', '--format', 'csv');
+    const [header, ...rows] = csv.trim().split('\n');
+    expect(header).toBe('id,email,createdAt');
+    expect(rows.length).toBeGreaterThan(1);
+    const id = rows[0]!.split(',')[0]!;
+
+    const { stdout: synced } = await overHttp('sync', id);
+    expect(JSON.parse(synced)).toMatchObject({ userId: id, action: 'created' });
+    const { stdout: status } = await overHttp('status', id);
+    expect(JSON.parse(status)).toMatchObject({ userId: id, state: 'in_sync' });
+
+    const { stdout: reconciled } = await run(tsx, [cli, 'reconcile', '--include', 'missing'], {
+      env: env({ USER_SYNC_URL: server.url, USER_SYNC_TOKEN: ADMIN_TOKEN }),
+    });
+    expect(reconciled).toMatch(/^succeeded: \d+ created, 0 updated/m);
+    const { stdout: after } = await overHttp('missing', '--format', 'json');
+    expect(JSON.parse(after)).toEqual([]);
+  });
+
+  it('a wrong token exits 2 with the service\'s problem; the capture commands are refused over HTTP', async () => {
+    await expect(run(tsx, [cli, '--url', server.url, '--token', 'x'.repeat(40), 'missing'], { env: env() })).rejects.toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('401 unauthorized'),
+    });
+    await expect(run(tsx, [cli, '--url', server.url, 'missing'], { env: env() })).rejects.toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('--url needs --token'),
+    });
+    await expect(overHttp('capture', 'status')).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('not over HTTP') });
+  });
+});
+
+describe('CSV for spreadsheets', () => {
+  it('a field that a spreadsheet would run as a formula stays text', () => {
+    expect(['=HYPERLINK("http://evil.example")', '+1', '-2+3', '@SUM(A1)', '\tx', 'plain@example.com', 'a,b'].map(csvField)).toEqual([
+      `"'=HYPERLINK(""http://evil.example"")"`,
+      "'+1",
+      "'-2+3",
+      "'@SUM(A1)",
+      "'\tx",
+      'plain@example.com',
+      '"a,b"',
+    ]);
   });
 });
