@@ -1,4 +1,4 @@
-/** The service's own schema: created at start-up, each migration applied exactly once, even by replicas starting together. */
+/** The service's own schema: created at start-up, each migration applied exactly once, even by replicas starting together, and checked against its recorded checksum at every start. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate, MigrationChangedError, migrationChecksum } from '../src/db/migrate.ts';
 import { migrations } from '../src/db/migrations.ts';
@@ -39,17 +39,6 @@ describe('migrations', () => {
     );
     // Only what the Supabase-shaped test database was built with (src/embedded/supabase-schema.ts).
     expect(tables.map((table) => table.name)).toEqual(['auth.identities', 'auth.users', 'public.users']);
-  });
-});
-
-describe('migration checksums', () => {
-  let db: TestDatabase;
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-  });
-  afterAll(async () => {
-    await db?.close();
   });
 
   it('records each migration\'s checksum, and refuses to start when an applied migration was edited, naming it', async () => {
