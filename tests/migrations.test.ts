@@ -1,4 +1,7 @@
-/** The service's own schema: created at start-up, each migration applied exactly once, even by replicas starting together, and checked against its recorded checksum at every start. */
+/**
+ * The service's own schema: created at start-up, each migration applied exactly once, even by
+ * replicas starting together, and checked against its recorded checksum at every start.
+ */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate, MigrationChangedError, migrationChecksum } from '../src/db/migrate.ts';
 import { migrations } from '../src/db/migrations.ts';
