@@ -104,7 +104,8 @@ export function upsertStatements(table: string, mapping: FieldMapping, rules: Pr
    * read and written) are built only for the statements that return them, not for `select`.
    */
   const upsertFrom = (inputCtes: string, outcomes = 'input', extra = '', select?: string, callers?: string) => {
-    const rowJson = select === undefined ? 'to_jsonb(p) AS row, ' : '';
+    const returnsRows = select === undefined;
+    const rowJson = returnsRows ? 'to_jsonb(p) AS row, ' : '';
     return `
     WITH ${inputCtes},
     before AS MATERIALIZED (
@@ -122,7 +123,7 @@ export function upsertStatements(table: string, mapping: FieldMapping, rules: Pr
       WHERE ${differs}
       RETURNING p.id, (p.xmax = 0) AS inserted, ${rowJson}${typedColumns('a')}
     ), changed AS (
-      SELECT w.id, w.inserted, ${select === undefined ? 'w.row, ' : ''}${changedColumns} AS fields
+      SELECT w.id, w.inserted, ${returnsRows ? 'w.row, ' : ''}${changedColumns} AS fields
         FROM written w LEFT JOIN before b ON b.id = w.id
     ), audit AS (
       ${AUDIT_INSERT}
