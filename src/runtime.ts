@@ -117,7 +117,7 @@ interface Opened {
 /** The table, map and rules, checked against each other; a mismatch is a ConfigError. */
 function profileSetup(config: Config, table: ProfileTable) {
   const mapping = resolveFieldMap(config.profile.fieldMap, table);
-  return { table, mapping, rules: profileRules(table, mapping, config.profile.deletePolicy) };
+  return { table, mapping, rules: profileRules(table, mapping, config.profile.deletePolicy, config.userTokens.syncAnonymous) };
 }
 
 async function openSqlClient(config: Config, options: RuntimeOptions, log: Log): Promise<{ sql: SqlClient; description: string; owned: boolean }> {

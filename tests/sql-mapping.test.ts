@@ -64,7 +64,9 @@ beforeAll(async () => {
   await migrate(db.sql);
   const table = await readProfileTable(db.sql, 'public.mapped');
   mapping = resolveFieldMap(FIELD_MAP, table);
-  backend = SqlProfileStore.create(db.sql, table, mapping, profileRules(table, mapping, 'delete'));
+  // Anonymous users get profiles here: the generated users include them, and what is compared is
+  // the mapping of every user (tests/anonymous-users.test.ts holds the policy itself).
+  backend = SqlProfileStore.create(db.sql, table, mapping, profileRules(table, mapping, 'delete', true));
 });
 
 afterAll(async () => {

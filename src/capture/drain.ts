@@ -17,6 +17,7 @@ import type { Listening, Queryable, SqlClient } from '../db/sql-client.ts';
 import type { SqlProfileStore } from '../db/sql-profile-store.ts';
 import type { SyncObserver } from '../sync/engine.ts';
 import type { WriteContext } from '../sync/profile-store.ts';
+import { isDeleted } from '../sync/auth-user.ts';
 import { CAPTURE_CHANNEL } from './capture-sql.ts';
 
 export type DrainOutcome = 'created' | 'updated' | 'unchanged' | 'deleted' | 'refused';
@@ -171,7 +172,9 @@ export class CaptureDrain {
       try {
         const [outcome] = await profiles.syncUsers([userId], CONTEXT);
         if (outcome) outcomes[outcome.action] += 1;
-        else gone.push(userId);
+        // No row: gone, or an anonymous user the rules give no profile (left as it is).
+        else if (isDeleted(await profiles.getAuthUser(userId))) gone.push(userId);
+        else outcomes.unchanged += 1;
       } catch (error) {
         if (!isRefusal(error)) throw error;
         await tx.query('ROLLBACK TO SAVEPOINT capture_user');

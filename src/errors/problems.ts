@@ -80,6 +80,13 @@ export class ProblemError extends Error {
   }
 }
 
+/** An anonymous user while the rules give anonymous users no profile (SYNC_ANONYMOUS_USERS off). */
+export class AnonymousUserRefused extends ProblemError {
+  constructor(userId: string) {
+    super('forbidden', `The user ${userId} is an anonymous sign-in, and anonymous users get no profile (SYNC_ANONYMOUS_USERS is off).`);
+  }
+}
+
 export const userNotFound = (userId: string) =>
   new ProblemError('user_not_found', `No user ${userId} in auth.users and no profile row for it.`);
 

@@ -215,11 +215,16 @@ export class SupabaseProfileStore implements ProfileStore {
     this.#log.info({ audit: { actor: context.actor, userId, action, changedFields, source: context.source } }, 'audit');
   }
 
+  /** Anonymous users get a profile only if the rules say so (SYNC_ANONYMOUS_USERS). */
+  #getsProfile(user: AuthUser): boolean {
+    return !user.is_anonymous || this.#rules.profilesForAnonymous;
+  }
+
   async syncUsers(userIds: readonly string[], context: WriteContext): Promise<(UpsertOutcome | null)[]> {
     const live = new Map<string, AuthUser>();
     for (const userId of new Set(userIds)) {
       const user = await this.getAuthUser(userId);
-      if (user !== null && user.deleted_at === null) live.set(userId, user);
+      if (user !== null && user.deleted_at === null && this.#getsProfile(user)) live.set(userId, user);
     }
     const outcomes = new Map((await this.#upsert([...live.values()], context)).map((outcome) => [outcome.userId, outcome]));
     return userIds.map((userId) => {
@@ -304,9 +309,10 @@ export class SupabaseProfileStore implements ProfileStore {
     for (;;) {
       const users = await this.#authPage(page);
       const slice = users.slice(offset);
-      const existing = await this.#existingProfileIds(slice.filter((user) => user.deleted_at === null).map((user) => user.id));
+      const candidates = slice.filter((user) => user.deleted_at === null && this.#getsProfile(user));
+      const existing = await this.#existingProfileIds(candidates.map((user) => user.id));
       for (const [index, user] of slice.entries()) {
-        if (user.deleted_at !== null || existing.has(user.id) !== withProfile) continue;
+        if (user.deleted_at !== null || !this.#getsProfile(user) || existing.has(user.id) !== withProfile) continue;
         found.push(user);
         if (found.length === limit) {
           const next = offset + index + 1;

@@ -37,12 +37,18 @@ export interface ProfileRules {
   readonly ownsDeletedAt: boolean;
   /** The table has `updated_at` and no mapping sets it: every write sets it to now. */
   readonly touchUpdatedAt: boolean;
+  /**
+   * Whether anonymous users (anonymous sign-ins, `is_anonymous`) get a profile: SYNC_ANONYMOUS_USERS.
+   * One policy on every path (syncs, webhooks, capture, the listing, the reconcile). When off they
+   * are not missing and never synced; a profile one already has is left as it is, not retired.
+   */
+  readonly profilesForAnonymous: boolean;
 }
 
 const RETIRE_EFFECTS: Record<DeletePolicy, RetireEffect> = { delete: 'delete_row', soft: 'mark_deleted', keep: 'keep' };
 
 /** The rules for a table and map; a policy the table cannot follow stops start-up. */
-export function profileRules(table: ProfileTable, mapping: FieldMapping, policy: DeletePolicy): ProfileRules {
+export function profileRules(table: ProfileTable, mapping: FieldMapping, policy: DeletePolicy, profilesForAnonymous = false): ProfileRules {
   const typeOf = (name: string) => table.columns.find((column) => column.name === name)?.type;
   if (policy === 'soft' && typeOf('deleted_at') === undefined) {
     throw new ConfigError(
@@ -60,6 +66,7 @@ export function profileRules(table: ProfileTable, mapping: FieldMapping, policy:
     trackedNames,
     ownsDeletedAt,
     touchUpdatedAt: typeOf('updated_at') !== undefined && !trackedNames.includes('updated_at'),
+    profilesForAnonymous,
   };
 }
 

@@ -14,7 +14,7 @@
  *   the user later.
  * @see docs/supabase-webhooks-and-hooks.md
  */
-import { ProblemError } from '../errors/problems.ts';
+import { AnonymousUserRefused, ProblemError } from '../errors/problems.ts';
 import type { Log } from '../logging.ts';
 import { deferredSyncOf, type DeferredSync } from '../sync/deferred-match.ts';
 import type { SyncEngine } from '../sync/engine.ts';
@@ -103,6 +103,10 @@ export class WebhookDeliveries {
         // The event named a user that exists nowhere now (created, then deleted before we
         // looked): nothing to do, and nothing to retry.
         if (error instanceof ProblemError && error.code === 'user_not_found') return { ...base, outcome: 'user_not_found' as const };
+        // Acknowledged, not refused: the sender did nothing wrong, and a resend would change nothing.
+        if (error instanceof AnonymousUserRefused) {
+          return { ...base, outcome: 'ignored' as const, reason: 'anonymous users get no profile (SYNC_ANONYMOUS_USERS is off)' };
+        }
         throw error;
       }
     });

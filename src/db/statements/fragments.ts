@@ -1,4 +1,5 @@
 /** SQL pieces the statement families share. */
+import type { ProfileRules } from '../../sync/profile-rules.ts';
 
 /** The columns of an auth user as the engine sees it (the admin API's names). */
 export const AUTH_USER_SELECT = `
@@ -26,3 +27,9 @@ export const after = (column: string, param = '$2') => `(${param}::uuid IS NULL 
 
 /** A live auth user: present and not soft-deleted (Supabase Auth's soft delete sets deleted_at). */
 export const LIVE_USER = 'u.deleted_at IS NULL';
+
+/**
+ * A user who gets a profile: live, and not anonymous unless the rules say so. Whether a user is
+ * gone (its profile retired) is LIVE_USER's to say: an anonymous user is not gone.
+ */
+export const profiledUser = (rules: ProfileRules) => (rules.profilesForAnonymous ? LIVE_USER : `${LIVE_USER} AND u.is_anonymous IS NOT TRUE`);

@@ -5,7 +5,7 @@
  */
 import type { FieldMapping } from '../../sync/field-map.ts';
 import type { ProfileRules } from '../../sync/profile-rules.ts';
-import { after, AUTH_USER_SELECT, changedFields, LIVE_USER } from './fragments.ts';
+import { after, AUTH_USER_SELECT, changedFields, LIVE_USER, profiledUser } from './fragments.ts';
 import { jsonInput } from './inputs.ts';
 
 export interface ReadStatements {
@@ -30,6 +30,8 @@ export interface ReadStatements {
 export function readStatements(table: string, mapping: FieldMapping, rules: ProfileRules): ReadStatements {
   // Under the soft policy a profile already marked deleted is settled: no longer an orphan to act on.
   const unsettled = rules.retire === 'mark_deleted' ? 'AND p.deleted_at IS NULL' : '';
+  // Users who get a profile; whether a profile is orphaned is LIVE_USER's to say.
+  const profiled = profiledUser(rules);
 
   const preview = `
     WITH ${jsonInput(mapping, rules)}
@@ -45,7 +47,7 @@ export function readStatements(table: string, mapping: FieldMapping, rules: Prof
   const missingList = `
     SELECT u.id::text AS id, u.email, to_jsonb(u.created_at) #>> '{}' AS created_at
       FROM auth.users u
-     WHERE ${LIVE_USER} AND ${after('u.id')}
+     WHERE ${profiled} AND ${after('u.id')}
        AND NOT EXISTS (SELECT 1 FROM ${table} p WHERE p.id = u.id AND ${after('p.id')})
      ORDER BY u.id
      LIMIT $1`;
@@ -55,7 +57,7 @@ export function readStatements(table: string, mapping: FieldMapping, rules: Prof
     SELECT u.id::text AS id, to_jsonb(x) AS user
       FROM auth.users u
       CROSS JOIN LATERAL (SELECT ${AUTH_USER_SELECT}) x
-     WHERE ${LIVE_USER} AND ${after('u.id')}
+     WHERE ${profiled} AND ${after('u.id')}
        AND ${profile} (SELECT 1 FROM ${table} p WHERE p.id = u.id AND ${after('p.id')})
      ORDER BY u.id
      LIMIT $1`;
@@ -71,9 +73,10 @@ export function readStatements(table: string, mapping: FieldMapping, rules: Prof
 
   // One pass over both tables (a full join on the keys) instead of one join per count.
   const liveUser = `u.id IS NOT NULL AND ${LIVE_USER}`;
+  const profiledLiveUser = `u.id IS NOT NULL AND ${profiled}`;
   const reconcileTotals = `
-    SELECT count(*) FILTER (WHERE ${liveUser} AND p.id IS NULL)::int AS missing,
-           count(*) FILTER (WHERE ${liveUser} AND p.id IS NOT NULL)::int AS with_profile,
+    SELECT count(*) FILTER (WHERE ${profiledLiveUser} AND p.id IS NULL)::int AS missing,
+           count(*) FILTER (WHERE ${profiledLiveUser} AND p.id IS NOT NULL)::int AS with_profile,
            count(*) FILTER (WHERE p.id IS NOT NULL AND NOT (${liveUser}) ${unsettled})::int AS orphaned
       FROM auth.users u FULL JOIN ${table} p ON p.id = u.id`;
 

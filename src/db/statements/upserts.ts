@@ -13,7 +13,7 @@ import type { FieldMapping } from '../../sync/field-map.ts';
 import type { ProfileRules } from '../../sync/profile-rules.ts';
 import type { UserStep } from '../../sync/profile-store.ts';
 import { quoteIdent } from '../profile-table.ts';
-import { after, AUDIT_INSERT, LIVE_USER } from './fragments.ts';
+import { after, AUDIT_INSERT, LIVE_USER, profiledUser } from './fragments.ts';
 import { jsonInput, liveInput } from './inputs.ts';
 
 export interface UpsertStatements {
@@ -137,7 +137,9 @@ export function upsertStatements(table: string, mapping: FieldMapping, rules: Pr
       FROM ${outcomes} o LEFT JOIN before b ON b.id = o.id LEFT JOIN changed c ON c.id = o.id`}`;
   };
 
-  const oneLiveUser = `u.id = $1::uuid AND ${LIVE_USER}`;
+  // The users a write is for: live, and anonymous ones only if the rules give them profiles.
+  const profiled = profiledUser(rules);
+  const oneLiveUser = `u.id = $1::uuid AND ${profiled}`;
 
   // The delivery is recorded only for a live user, and the profile written only if the record is
   // new. One statement commits all of it or, if any part fails (a value the table refuses), none:
@@ -159,7 +161,7 @@ export function upsertStatements(table: string, mapping: FieldMapping, rules: Pr
   const syncLiveBatch = upsertFrom(
     `callers AS (
       SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[]) AS c(id, actor, source)
-    ), ${liveInput(mapping, rules, `u.id = ANY ($1::uuid[]) AND ${LIVE_USER}`)}`,
+    ), ${liveInput(mapping, rules, `u.id = ANY ($1::uuid[]) AND ${profiled}`)}`,
     'input',
     '',
     undefined,
@@ -172,7 +174,7 @@ export function upsertStatements(table: string, mapping: FieldMapping, rules: Pr
     `deliveries AS (
       SELECT * FROM unnest($5::text[], $6::text[], $1::uuid[], $2::text[], $3::text[]) WITH ORDINALITY AS d(id, kind, user_id, actor, source, n)
     ), live AS (
-      SELECT u.id FROM auth.users u WHERE u.id = ANY ($1::uuid[]) AND ${LIVE_USER}
+      SELECT u.id FROM auth.users u WHERE u.id = ANY ($1::uuid[]) AND ${profiled}
     ), claim AS (
       INSERT INTO user_sync.webhook_deliveries (id, kind, user_id)
       SELECT d.id, d.kind, d.user_id FROM deliveries d WHERE d.user_id IN (SELECT id FROM live) ORDER BY d.id
@@ -185,7 +187,7 @@ export function upsertStatements(table: string, mapping: FieldMapping, rules: Pr
       SELECT DISTINCT ON (d.user_id) d.user_id AS id, d.actor, d.source
         FROM deliveries d WHERE d.id IN (SELECT id FROM claim)
        ORDER BY d.user_id, d.n
-    ), ${liveInput(mapping, rules, `u.id IN (SELECT id FROM callers) AND ${LIVE_USER}`)}`,
+    ), ${liveInput(mapping, rules, `u.id IN (SELECT id FROM callers) AND ${profiled}`)}`,
     'live_deliveries',
     'o.delivery_id, o.claimed, ',
     undefined,
@@ -213,12 +215,12 @@ export function upsertStatements(table: string, mapping: FieldMapping, rules: Pr
                ORDER BY u.id
               OFFSET 0) c
         CROSS JOIN LATERAL (SELECT * FROM auth.users u WHERE u.id = c.id OFFSET 0) u
-       WHERE ${LIVE_USER}
+       WHERE ${profiled}
        ORDER BY c.id
        LIMIT $1::int + 1`,
     profiled: `SELECT u.*
         FROM auth.users u
-       WHERE ${LIVE_USER} AND ${after('u.id', '$5')}
+       WHERE ${profiled} AND ${after('u.id', '$5')}
          AND EXISTS (SELECT 1 FROM ${table} p WHERE p.id = u.id AND ${after('p.id', '$5')})
        ORDER BY u.id
        LIMIT $1::int + 1`,
@@ -250,14 +252,15 @@ export function upsertStatements(table: string, mapping: FieldMapping, rules: Pr
       SELECT DISTINCT user_id AS id FROM drained
     )`;
   const syncChanges = upsertFrom(
-    `${claim}, ${liveInput(mapping, rules, `u.id = ANY (ARRAY(SELECT id FROM users)) AND ${LIVE_USER}`)}`,
+    `${claim}, ${liveInput(mapping, rules, `u.id = ANY (ARRAY(SELECT id FROM users)) AND ${profiled}`)}`,
     'input',
     '',
     `SELECT (SELECT count(*) FROM claimed)::int AS claimed,
            (SELECT count(*) FROM users)::int AS users,
            (SELECT count(*) FILTER (WHERE inserted) FROM changed)::int AS created,
            (SELECT count(*) FILTER (WHERE NOT inserted) FROM changed)::int AS updated,
-           ARRAY(SELECT id::text FROM users WHERE id NOT IN (SELECT id FROM input)) AS gone`,
+           -- Gone: absent or soft-deleted now. An anonymous user left out of \`input\` by the rules is not.
+           ARRAY(SELECT g.id::text FROM users g WHERE NOT EXISTS (SELECT 1 FROM auth.users u WHERE u.id = g.id AND ${LIVE_USER})) AS gone`,
   );
 
   return {
@@ -265,7 +268,7 @@ export function upsertStatements(table: string, mapping: FieldMapping, rules: Pr
     claimChanges: `WITH ${claim} SELECT id::text AS id FROM users`,
     upsert: upsertFrom(jsonInput(mapping, rules)),
     syncLiveOne: upsertFrom(liveInput(mapping, rules, oneLiveUser)),
-    syncLiveMany: upsertFrom(liveInput(mapping, rules, `u.id = ANY ($1::uuid[]) AND ${LIVE_USER}`)),
+    syncLiveMany: upsertFrom(liveInput(mapping, rules, `u.id = ANY ($1::uuid[]) AND ${profiled}`)),
     syncLiveOnce,
     syncLiveBatch,
     syncLiveOnceBatch,
