@@ -22,7 +22,7 @@ import type { Log } from '../logging.ts';
 import { normalizeAuthUser, type AuthUser } from '../sync/auth-user.ts';
 import { providerSubjects, type ProviderSubject } from '../sync/deferred-match.ts';
 import { mapUser, type FieldMapping } from '../sync/field-map.ts';
-import type { ProfileRules, TrackedColumn } from '../sync/profile-rules.ts';
+import { getsProfile, type ProfileRules, type TrackedColumn } from '../sync/profile-rules.ts';
 import type {
   MissingUser,
   Page,
@@ -215,16 +215,16 @@ export class SupabaseProfileStore implements ProfileStore {
     this.#log.info({ audit: { actor: context.actor, userId, action, changedFields, source: context.source } }, 'audit');
   }
 
-  /** Anonymous users get a profile only if the rules say so (SYNC_ANONYMOUS_USERS). */
-  #getsProfile(user: AuthUser): boolean {
-    return !user.is_anonymous || this.#rules.profilesForAnonymous;
+  /** A user who gets a profile: live, and not anonymous unless the rules say so. */
+  #profiled(user: AuthUser): boolean {
+    return user.deleted_at === null && getsProfile(this.#rules, user);
   }
 
   async syncUsers(userIds: readonly string[], context: WriteContext): Promise<(UpsertOutcome | null)[]> {
     const live = new Map<string, AuthUser>();
     for (const userId of new Set(userIds)) {
       const user = await this.getAuthUser(userId);
-      if (user !== null && user.deleted_at === null && this.#getsProfile(user)) live.set(userId, user);
+      if (user !== null && this.#profiled(user)) live.set(userId, user);
     }
     const outcomes = new Map((await this.#upsert([...live.values()], context)).map((outcome) => [outcome.userId, outcome]));
     return userIds.map((userId) => {
@@ -309,10 +309,9 @@ export class SupabaseProfileStore implements ProfileStore {
     for (;;) {
       const users = await this.#authPage(page);
       const slice = users.slice(offset);
-      const candidates = slice.filter((user) => user.deleted_at === null && this.#getsProfile(user));
-      const existing = await this.#existingProfileIds(candidates.map((user) => user.id));
+      const existing = await this.#existingProfileIds(slice.filter((user) => this.#profiled(user)).map((user) => user.id));
       for (const [index, user] of slice.entries()) {
-        if (user.deleted_at !== null || !this.#getsProfile(user) || existing.has(user.id) !== withProfile) continue;
+        if (!this.#profiled(user) || existing.has(user.id) !== withProfile) continue;
         found.push(user);
         if (found.length === limit) {
           const next = offset + index + 1;

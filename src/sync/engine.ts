@@ -9,7 +9,7 @@
 import { AnonymousUserRefused, userNotFound } from '../errors/problems.ts';
 import { isDeleted, type AuthUser } from './auth-user.ts';
 import { mapUser, type FieldMapping } from './field-map.ts';
-import { retiredRow, type ProfileRules } from './profile-rules.ts';
+import { getsProfile, retiredRow, type ProfileRules } from './profile-rules.ts';
 import type {
   MissingUser,
   Page,
@@ -92,7 +92,7 @@ export class SyncEngine {
     // Absent, soft-deleted or anonymous (SYNC_ANONYMOUS_USERS off) when the statement ran.
     const user = await this.#profiles.getAuthUser(userId);
     if (!isDeleted(user)) {
-      if (this.#refusesAnonymous(user!)) throw new AnonymousUserRefused(userId);
+      if (!getsProfile(this.#rules, user!)) throw new AnonymousUserRefused(userId);
       // Created or restored since: sync it as it is now.
       const [again] = await this.#profiles.syncUsers([userId], context);
       if (again) return this.#upserted(userId, again, context);
@@ -112,7 +112,7 @@ export class SyncEngine {
   /** What `sync` would do, writing nothing; the write is tried and rolled back where the store can. */
   async #preview(userId: string): Promise<SyncResult> {
     const user = await this.#profiles.getAuthUser(userId);
-    if (!isDeleted(user) && this.#refusesAnonymous(user!)) throw new AnonymousUserRefused(userId);
+    if (!isDeleted(user) && !getsProfile(this.#rules, user!)) throw new AnonymousUserRefused(userId);
     if (isDeleted(user)) {
       const current = await this.#profiles.getProfile(userId);
       if (user === null && current === null) throw userNotFound(userId);
@@ -128,11 +128,6 @@ export class SyncEngine {
       changes: changesBetween(current, expected, changedFields),
       dryRun: true,
     };
-  }
-
-  /** An anonymous user gets no profile unless the rules say so; one it has is left alone. */
-  #refusesAnonymous(user: AuthUser): boolean {
-    return user.is_anonymous && !this.#rules.profilesForAnonymous;
   }
 
   /** The result of an upsert, counted by the observer; `userId` as the caller spelled it. */
@@ -198,7 +193,7 @@ export class SyncEngine {
       return { userId, state: settled ? 'in_sync' : 'orphaned', changes };
     }
     // An anonymous user the rules give no profile: nothing to do, whether it has one or not.
-    if (this.#refusesAnonymous(user!)) return { userId, state: 'in_sync', changes: [] };
+    if (!getsProfile(this.#rules, user!)) return { userId, state: 'in_sync', changes: [] };
     const [preview] = await this.#profiles.previewProfiles([{ userId, values: mapUser(user!, this.#mapping) }]);
     const changes = changesBetween(preview!.current, preview!.expected, preview!.changedFields);
     if (preview!.current === null) return { userId, state: 'missing', changes };

@@ -7,6 +7,7 @@
  */
 import { ConfigError, type DeletePolicy } from '../config/config.ts';
 import type { ProfileTable } from '../db/profile-table.ts';
+import type { AuthUser } from './auth-user.ts';
 import type { FieldMapping } from './field-map.ts';
 import type { ProfileRow } from './profile-store.ts';
 
@@ -69,6 +70,13 @@ export function profileRules(table: ProfileTable, mapping: FieldMapping, policy:
     profilesForAnonymous,
   };
 }
+
+/**
+ * Whether a live user gets a profile: anonymous ones only if the rules say so. Its SQL form is
+ * `profiledUser` (db/statements/fragments.ts).
+ */
+export const getsProfile = (rules: ProfileRules, user: Pick<AuthUser, 'is_anonymous'>): boolean =>
+  !user.is_anonymous || rules.profilesForAnonymous;
 
 /** The row the delete policy leaves of `current` (for dry runs and inspection). */
 export function retiredRow(rules: ProfileRules, current: ProfileRow | null, now = new Date()): ProfileRow | null {
