@@ -33,6 +33,10 @@ const optionalString = z
   .optional()
   .transform((value) => (value === undefined || value.trim() === '' ? undefined : value.trim()));
 
+/** An http(s) URL, or unset; `message` says which URL is expected. */
+const optionalHttpUrl = (message: string) =>
+  optionalString.refine((value) => value === undefined || /^https?:\/\/[^\s]+$/.test(value), message);
+
 const booleanFlag = (fallback: boolean) =>
   z
     .enum(['true', 'false', '1', '0', 'yes', 'no', ''], { error: 'expected true or false' })
@@ -74,10 +78,7 @@ const envSchema = z.object({
   EMBEDDED_DATA_DIR: optionalString.transform((value) => value ?? '.data'),
   EMBEDDED_SEED: booleanFlag(true),
 
-  SUPABASE_URL: optionalString.refine(
-    (value) => value === undefined || /^https?:\/\/[^\s]+$/.test(value),
-    'expected an http(s) URL such as https://<ref>.supabase.co',
-  ),
+  SUPABASE_URL: optionalHttpUrl('expected an http(s) URL such as https://<ref>.supabase.co'),
   SUPABASE_SERVICE_ROLE_KEY: optionalString,
   SUPABASE_SECRET_KEY: optionalString,
   SUPABASE_ID_CHUNK_SIZE: integer(200, 1, 1000),
@@ -85,14 +86,8 @@ const envSchema = z.object({
     (value) => value === undefined || value.length >= 32,
     'expected the project\'s JWT secret (Settings → API), at least 32 characters',
   ),
-  SUPABASE_JWKS_URL: optionalString.refine(
-    (value) => value === undefined || /^https?:\/\/[^\s]+$/.test(value),
-    'expected an http(s) URL of a JWKS',
-  ),
-  SUPABASE_JWT_ISSUER: optionalString.refine(
-    (value) => value === undefined || /^https?:\/\/[^\s]+$/.test(value),
-    'expected the issuer of the project\'s access tokens, https://<project>.supabase.co/auth/v1',
-  ),
+  SUPABASE_JWKS_URL: optionalHttpUrl('expected an http(s) URL of a JWKS'),
+  SUPABASE_JWT_ISSUER: optionalHttpUrl('expected the issuer of the project\'s access tokens, https://<project>.supabase.co/auth/v1'),
   SUPABASE_JWKS_COOLDOWN_SECONDS: integer(30, 0, 3600),
   SYNC_ANONYMOUS_USERS: booleanFlag(false),
 
