@@ -11,6 +11,7 @@ import { ConfigError, loadConfig } from '../src/config/config.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
 
 const TOKENS = 'ops:abcdefghijklmnopqrstuvwxyz0123456789';
+const TWO_TOKENS = `${TOKENS},partner[read]:${'p'.repeat(40)}`;
 
 describe('loadConfig', () => {
   it('takes webhook secrets as the dashboard shows them, several joined with | for a rotation', () => {
@@ -84,6 +85,11 @@ describe('loadConfig', () => {
     [{ HOST: '::' }, 'SERVICE_TOKENS', 'not a loopback address'],
     [{ HOST: '192.168.1.10' }, 'SERVICE_TOKENS', 'not a loopback address'],
     [{ TRUST_PROXY: 'the load balancer' }, 'TRUST_PROXY', 'not true, a number of proxies, an address'],
+    [{ SERVICE_TOKENS: TWO_TOKENS, RATE_LIMIT_BY_TOKEN: 'partner=60' }, 'RATE_LIMIT_BY_TOKEN', '"partner=60" is not name:max'],
+    [{ SERVICE_TOKENS: TWO_TOKENS, RATE_LIMIT_BY_TOKEN: 'partner:60,partner:10' }, 'RATE_LIMIT_BY_TOKEN', 'named twice'],
+    [{ SERVICE_TOKENS: TWO_TOKENS, RATE_LIMIT_BY_TOKEN: 'partner:2000000' }, 'RATE_LIMIT_BY_TOKEN', 'at most 1000000'],
+    [{ SERVICE_TOKENS: TWO_TOKENS, RATE_LIMIT_BY_TOKEN: 'parnter:60' }, 'RATE_LIMIT_BY_TOKEN', 'names the token "parnter", which SERVICE_TOKENS does not have'],
+    [{ RATE_LIMIT_BY_TOKEN: 'admin:60' }, 'RATE_LIMIT_BY_TOKEN', 'SERVICE_TOKENS is unset'],
     [{ AUTH_FAILURE_LIMIT: '-1' }, 'AUTH_FAILURE_LIMIT', 'integer from 0'],
     [{ SUPABASE_JWT_SECRET: 's'.repeat(40) }, 'SUPABASE_JWT_SECRET', 'needs an issuer to check user tokens against'],
     [{ SUPABASE_JWKS_URL: 'https://keys.example.com/jwks.json' }, 'SUPABASE_JWKS_URL', 'needs an issuer'],
@@ -110,6 +116,13 @@ describe('loadConfig', () => {
       expect(loadConfig({ HOST }).serviceTokens, HOST).toBeUndefined();
     }
     expect(loadConfig({ HOST: '0.0.0.0', SERVICE_TOKENS: TOKENS }).host).toBe('0.0.0.0');
+  });
+
+  it('limits no service token by default; RATE_LIMIT_BY_TOKEN sets a limit for a token by its name', () => {
+    expect(loadConfig({}).http.rateLimitServiceMax).toBe(0);
+    expect(loadConfig({}).http.rateLimitByToken.size).toBe(0);
+    const byToken = loadConfig({ SERVICE_TOKENS: TWO_TOKENS, RATE_LIMIT_BY_TOKEN: ' partner:60, ops:0 ' }).http.rateLimitByToken;
+    expect([...byToken]).toEqual([['partner', 60], ['ops', 0]]);
   });
 
   it('counts 20 failed authentications a minute per address by default, and believes no proxy', () => {

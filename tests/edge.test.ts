@@ -134,3 +134,27 @@ describe('rate limits', () => {
     }
   });
 });
+
+describe('rate limits per service token', () => {
+  // The backend's token stays unlimited (the default) while a partner's token is held to 2.
+  const ctx = useTestApp({ env: { RATE_LIMIT_BY_TOKEN: 'other:2' } });
+
+  it('RATE_LIMIT_BY_TOKEN limits the token it names, and only that one', async () => {
+    for (let i = 0; i < 2; i++) await request(ctx.url).get('/users/missing').set('Authorization', `Bearer ${OTHER_TOKEN}`).expect(200);
+    const limited = await request(ctx.url).get('/users/missing').set('Authorization', `Bearer ${OTHER_TOKEN}`);
+    expect(limited.status).toBe(429);
+    expect(limited.body.code).toBe('rate_limited');
+    expect(limited.body.detail).toContain('More than 2 requests');
+    for (let i = 0; i < 6; i++) await request(ctx.url).get('/users/missing').set(auth).expect(200);
+  });
+});
+
+describe('a per-token exception to a limit on every service token', () => {
+  const ctx = useTestApp({ env: { RATE_LIMIT_SERVICE_MAX: '2', RATE_LIMIT_BY_TOKEN: 'admin:0' } });
+
+  it('a token named with 0 is unlimited while the others keep RATE_LIMIT_SERVICE_MAX', async () => {
+    for (let i = 0; i < 6; i++) await request(ctx.url).get('/users/missing').set(auth).expect(200);
+    for (let i = 0; i < 2; i++) await request(ctx.url).get('/users/missing').set('Authorization', `Bearer ${OTHER_TOKEN}`).expect(200);
+    await request(ctx.url).get('/users/missing').set('Authorization', `Bearer ${OTHER_TOKEN}`).expect(429);
+  });
+});

@@ -110,6 +110,26 @@ const envSchema = z.object({
   RATE_LIMIT_MAX: integer(600, 0, 1_000_000),
   RATE_LIMIT_SERVICE_MAX: integer(0, 0, 1_000_000),
   RATE_LIMIT_USER_MAX: integer(30, 0, 1_000_000),
+  // `name:max,name:max`: a limit for one service token (by its name in SERVICE_TOKENS) in place of
+  // RATE_LIMIT_SERVICE_MAX, say for a partner's or a reporting job's token beside an unlimited backend.
+  RATE_LIMIT_BY_TOKEN: optionalString.transform((value, ctx): ReadonlyMap<string, number> => {
+    const limits = new Map<string, number>();
+    for (const entry of (value ?? '').split(',').map((part) => part.trim()).filter((part) => part !== '')) {
+      const match = /^([A-Za-z0-9_.-]{1,64}):([0-9]{1,7})$/.exec(entry);
+      const max = match ? Number(match[2]) : NaN;
+      if (!match || max > 1_000_000 || limits.has(match[1]!)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: match
+            ? `"${entry}": ${limits.has(match[1]!) ? 'the token is named twice' : 'the limit is at most 1000000'}`
+            : `"${entry}" is not name:max (a token's name in SERVICE_TOKENS, and requests per window; 0: unlimited)`,
+        });
+        return z.NEVER;
+      }
+      limits.set(match[1]!, max);
+    }
+    return limits;
+  }),
   RATE_LIMIT_WINDOW_SECONDS: integer(60, 1, 86_400),
   AUTH_FAILURE_LIMIT: integer(20, 0, 1_000_000),
   AUTH_FAILURE_WINDOW_SECONDS: integer(60, 1, 86_400),
@@ -217,6 +237,16 @@ const configSchema = envSchema.transform((env, ctx) => {
     });
     return z.NEVER;
   }
+  // A limit for a token that does not exist would be a typo that silently limits nothing.
+  const unknownToken = [...env.RATE_LIMIT_BY_TOKEN.keys()].find((name) => !env.SERVICE_TOKENS?.some((token) => token.name === name));
+  if (unknownToken !== undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['RATE_LIMIT_BY_TOKEN'],
+      message: `names the token "${unknownToken}", which SERVICE_TOKENS does not have${env.SERVICE_TOKENS === undefined ? ' (SERVICE_TOKENS is unset)' : ''}`,
+    });
+    return z.NEVER;
+  }
   // A user token is only as good as the claims checked: without an issuer, a token another
   // project (or another service sharing the secret) signed would pass.
   const issuer = env.SUPABASE_JWT_ISSUER ?? (env.SUPABASE_URL ? new URL('/auth/v1', env.SUPABASE_URL).toString() : undefined);
@@ -295,6 +325,8 @@ const configSchema = envSchema.transform((env, ctx) => {
        */
       rateLimitMax: env.RATE_LIMIT_MAX,
       rateLimitServiceMax: env.RATE_LIMIT_SERVICE_MAX,
+      /** Per service token by name, in place of `rateLimitServiceMax`. */
+      rateLimitByToken: env.RATE_LIMIT_BY_TOKEN,
       rateLimitUserMax: env.RATE_LIMIT_USER_MAX,
       rateLimitWindowSeconds: env.RATE_LIMIT_WINDOW_SECONDS,
       /**

@@ -113,12 +113,12 @@ export async function registerEdge(app: FastifyInstance, http: Config['http']): 
   await registerOverloadProtection(app, http.maxEventLoopDelayMs);
 
   // By kind of caller: a backend's service token is trusted and unlimited unless told otherwise
-  // (one token may sync every sign-in of a school at 9:00), a user's token is limited per user,
-  // and what names no caller per address. A limit of 0 is none.
+  // (one token may sync every sign-in of a school at 9:00) unless RATE_LIMIT_BY_TOKEN names it, a
+  // user's token is limited per user, and what names no caller per address. A limit of 0 is none.
   const limitOf = (request: FastifyRequest): number => {
     switch (request.caller?.kind) {
       case 'service':
-        return http.rateLimitServiceMax;
+        return http.rateLimitByToken.get(request.caller.name) ?? http.rateLimitServiceMax;
       case 'user':
         return http.rateLimitUserMax;
       case 'webhook-signature':
@@ -127,7 +127,8 @@ export async function registerEdge(app: FastifyInstance, http: Config['http']): 
         return http.rateLimitMax;
     }
   };
-  if (http.rateLimitMax > 0 || http.rateLimitServiceMax > 0 || http.rateLimitUserMax > 0) {
+  const limits = [http.rateLimitMax, http.rateLimitServiceMax, http.rateLimitUserMax, ...http.rateLimitByToken.values()];
+  if (limits.some((max) => max > 0)) {
     await app.register(fastifyRateLimit, {
       max: (request) => limitOf(request),
       allowList: (request) => limitOf(request) === 0,
