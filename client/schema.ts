@@ -753,6 +753,90 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/capture": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Capture: triggers, queue, and whether this service drains it
+         * @description Reads the capture triggers on auth.users, the role's privilege to create them, and the queue of changes waiting. Capture needs a SQL back end: in Supabase API mode this is 409 `capture_unavailable`.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Capture as the database has it. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["CaptureStatus"];
+                    };
+                };
+                /** @description No or bad credentials (`unauthorized`). */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The token lacks the scope this route needs (`forbidden`); `requiredScope` names it. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Supabase API mode, which cannot install triggers (`capture_unavailable`). */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description An unexpected error (`internal_error`); the detail never holds internals. */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The database is unavailable (`database_unavailable`); retry after `Retry-After` seconds. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/webhooks/supabase": {
         parameters: {
             query?: never;
@@ -991,7 +1075,7 @@ export interface components {
             /** @example No user 3f1c0e5e-8d3a-4b7e-9a51-2c9d7e4b6a10 in auth.users and no profile row for it. */
             detail: string;
             /** @enum {string} */
-            code: "invalid_request" | "invalid_user_id" | "invalid_cursor" | "unauthorized" | "token_expired" | "invalid_token" | "webhook_signature_invalid" | "webhook_timestamp_invalid" | "forbidden" | "user_not_found" | "route_not_found" | "job_not_found" | "profile_conflict" | "email_taken" | "body_too_large" | "unsupported_media_type" | "profile_rejected" | "rate_limited" | "internal_error" | "overloaded" | "shutting_down" | "database_unavailable" | "supabase_unavailable" | "supabase_unauthorized" | "auth_keys_unavailable";
+            code: "invalid_request" | "invalid_user_id" | "invalid_cursor" | "unauthorized" | "token_expired" | "invalid_token" | "webhook_signature_invalid" | "webhook_timestamp_invalid" | "forbidden" | "user_not_found" | "route_not_found" | "job_not_found" | "profile_conflict" | "email_taken" | "capture_unavailable" | "body_too_large" | "unsupported_media_type" | "profile_rejected" | "rate_limited" | "internal_error" | "overloaded" | "shutting_down" | "database_unavailable" | "supabase_unavailable" | "supabase_unauthorized" | "auth_keys_unavailable";
             instance?: string;
         } & {
             [key: string]: unknown;
@@ -1132,6 +1216,57 @@ export interface components {
              * @enum {string}
              */
             capture: "on" | "off" | "unavailable";
+        };
+        /**
+         * @example {
+         *       "service": {
+         *         "state": "on",
+         *         "reason": null
+         *       },
+         *       "role": "postgres",
+         *       "canTrigger": true,
+         *       "triggers": {
+         *         "insertDelete": "current",
+         *         "update": "current"
+         *       },
+         *       "current": true,
+         *       "queueDepth": 0,
+         *       "oldestChangeAgeSeconds": null
+         *     }
+         */
+        CaptureStatus: {
+            /** @description What this service does with captured changes. */
+            service: {
+                /**
+                 * @description `on`: this service drains the queue; `off`: it does not.
+                 * @enum {string}
+                 */
+                state: "on" | "off";
+                /** @description Why it is off (CAPTURE=off, or why installing failed); null when on. */
+                reason: string | null;
+            };
+            /** @description The role the service connects as. */
+            role: string;
+            /** @description Whether that role may create triggers on auth.users. */
+            canTrigger: boolean;
+            triggers: {
+                /**
+                 * @description `current`: installed for this FIELD_MAP and version; `stale`: for another; `disabled`: installed but switched off.
+                 * @enum {string}
+                 */
+                insertDelete: "absent" | "current" | "stale" | "disabled";
+                /**
+                 * @description `current`: installed for this FIELD_MAP and version; `stale`: for another; `disabled`: installed but switched off.
+                 * @enum {string}
+                 */
+                update: "absent" | "current" | "stale" | "disabled";
+            };
+            /** @description Installed and current: every change of auth.users is recorded. */
+            current: boolean;
+            /** @description Changes waiting; null when the queue (user_sync.changes) does not exist. */
+            queueDepth: number | null;
+            /** @description Age of the oldest change waiting; null when none waits. */
+            oldestChangeAgeSeconds: number | null;
         };
         ReconcileJob: {
             /** Format: uuid */

@@ -12,6 +12,7 @@ import {
 } from 'fastify-type-provider-zod';
 // Imported, not read from disk, so the build copies it into dist/ beside the code that needs it.
 import packageJson from '../package.json' with { type: 'json' };
+import captureRoutes from '../routes/capture.ts';
 import demoRoutes from '../routes/demo.ts';
 import healthRoutes from '../routes/health.ts';
 import metricsRoutes from '../routes/metrics.ts';
@@ -130,6 +131,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     await serviceScope.register(userRoutes);
     await serviceScope.register(metricsRoutes, { metrics });
     await serviceScope.register(reconcileRoutes, { jobs: runtime.jobs });
+    await serviceScope.register(captureRoutes);
     // Embedded mode only: a way to watch capture work without a SQL client.
     if ((deps.demoRoutes ?? true) && runtime.mode === 'embedded' && runtime.sql !== undefined) {
       await serviceScope.register(demoRoutes, { signUps: new DemoSignUps(runtime.sql) });

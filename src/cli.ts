@@ -6,7 +6,7 @@
  *   supabase-user-sync [--url URL --token TOKEN] sync <userId> [--dry-run]
  *   supabase-user-sync [--url URL --token TOKEN] status <userId>
  *   supabase-user-sync [--url URL --token TOKEN] reconcile [--dry-run] [--include missing,stale,orphaned]
- *   supabase-user-sync capture status [--format table|json]
+ *   supabase-user-sync [--url URL --token TOKEN] capture status [--format table|json]
  *   supabase-user-sync capture install
  *   supabase-user-sync capture uninstall
  *
@@ -16,8 +16,9 @@
  * (runtime.ts), on the same configuration (the environment), without HTTP and without background
  * work: `missing` and `sync` never run the periodic reconcile, deferred syncs, or a job another
  * replica queued; `reconcile` runs the one job it queued. In embedded mode the data folder is
- * PGlite's, which one process may open at a time: use `--url` while the server runs. The capture
- * commands work on the database itself, so never over HTTP.
+ * PGlite's, which one process may open at a time: use `--url` while the server runs. `capture
+ * install|uninstall` change the database's schema, so never over HTTP; `capture status` works both
+ * ways, and over HTTP also says whether the service drains the queue.
  *
  * `reconcile` queues a reconcile job, as POST /reconcile does, and follows it: a progress bar on a
  * terminal, one plain line per update when piped, and a summary at the end.
@@ -35,14 +36,14 @@ import { JOB_PHASES } from './reconcile/jobs.ts';
 import { openRuntime, type Runtime } from './runtime.ts';
 import { isUuid } from './sync/uuid.ts';
 import { csvField } from './cli/csv.ts';
-import { inProcess, overHttp, RemoteProblem, type Operations } from './cli/operations.ts';
+import { inProcess, overHttp, RemoteProblem, type Operations, type ServiceCaptureStatus } from './cli/operations.ts';
 
 const USAGE = `usage:
   supabase-user-sync [--url URL --token TOKEN] missing [--format table|csv|json]
   supabase-user-sync [--url URL --token TOKEN] sync <userId> [--dry-run]
   supabase-user-sync [--url URL --token TOKEN] status <userId>
   supabase-user-sync [--url URL --token TOKEN] reconcile [--dry-run] [--include missing,stale,orphaned]
-  supabase-user-sync capture status [--format table|json]
+  supabase-user-sync [--url URL --token TOKEN] capture status [--format table|json]
   supabase-user-sync capture install
   supabase-user-sync capture uninstall`;
 
@@ -69,6 +70,11 @@ const TRIGGER_STATES: Record<CaptureStatus['triggers'][keyof typeof TRIGGER_NAME
   stale: 'stale (made for another FIELD_MAP or an older version; `capture install` replaces it)',
   disabled: 'disabled (ALTER TABLE auth.users ENABLE TRIGGER turns it back on)',
 };
+
+/** The service's side, which only the service knows (over HTTP): does it drain the queue? */
+function describeService(service: ServiceCaptureStatus['service']): string {
+  return service.state === 'on' ? '  service: draining the queue' : `  service: not draining the queue (${service.reason ?? 'off'})`;
+}
 
 function describeStatus(status: CaptureStatus): string[] {
   const triggers = Object.values(status.triggers);
@@ -112,7 +118,6 @@ async function captureCommand(runtime: Runtime, config: Config, subcommand: Capt
   const configuredOff = config.capture.enabled ? [] : ['note: CAPTURE=off here: the service will not drain the queue while it is off'];
   switch (subcommand) {
     case 'status': {
-      if (!['table', 'json'].includes(format)) throw new Error('--format is table or json for capture status');
       const status = await control.status();
       if (format === 'json') out(JSON.stringify(status, null, 2));
       else for (const line of [...describeStatus(status), ...configuredOff]) out(line);
@@ -168,16 +173,31 @@ async function main(argv: string[]): Promise<number> {
     out(USAGE);
     return 2;
   }
+  if (command === 'capture' && captureSubcommand === 'status' && !['table', 'json'].includes(values.format)) {
+    throw new UsageError('--format is table or json for capture status');
+  }
 
   const url = values.url ?? process.env.USER_SYNC_URL;
   if (url !== undefined && url !== '') {
-    if (command === 'capture') {
-      throw new UsageError('the capture commands work on the database itself, not over HTTP: run them without --url (USER_SYNC_URL), where DATABASE_URL reaches the database');
+    if (command === 'capture' && captureSubcommand !== 'status') {
+      throw new UsageError(
+        `capture ${captureSubcommand} changes the database's schema, so it is not an API call: run it without --url (USER_SYNC_URL), where DATABASE_URL reaches the database`,
+      );
     }
     if (!/^https?:\/\/[^\s]+$/.test(url)) throw new UsageError(`--url is the service's base URL, such as http://127.0.0.1:3000 (got "${url}")`);
     const token = values.token ?? process.env.USER_SYNC_TOKEN;
     if (token === undefined || token === '') throw new UsageError('--url needs --token (or USER_SYNC_TOKEN): a service token of the service');
-    return run(overHttp(url, token), command, rest, values);
+    const remote = overHttp(url, token);
+    if (command === 'capture') {
+      const status = await remote.captureStatus();
+      if (values.format === 'json') out(JSON.stringify(status, null, 2));
+      else {
+        const [summary, ...details] = describeStatus(status);
+        for (const line of [summary!, describeService(status.service), ...details]) out(line);
+      }
+      return 0;
+    }
+    return run(remote, command, rest, values);
   }
 
   const config = loadConfig({ ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });

@@ -195,8 +195,9 @@ describe('the capture commands', () => {
 
   it('refuses an unknown capture command, or --format csv for status, with its usage', async () => {
     await expect(cliRun('capture', 'frobnicate')).rejects.toMatchObject({ code: 2, stdout: expect.stringContaining('capture install') });
+    // A bad argument is the caller's mistake: exit 2, as for every other command.
     await expect(cliRun('capture', 'status', '--format', 'csv')).rejects.toMatchObject({
-      code: 1,
+      code: 2,
       stderr: expect.stringContaining('--format is table or json'),
     });
   });
@@ -309,7 +310,17 @@ describe('the CLI over HTTP (--url, --token), beside a running server', () => {
     expect(JSON.parse(after)).toEqual([]);
   });
 
-  it('a wrong token exits 2 with the service\'s problem; the capture commands are refused over HTTP', async () => {
+  it('capture status reads GET /capture: the database\'s side, and whether the service drains the queue', async () => {
+    // The server runs with CAPTURE=off (helpers/server-process.ts): nothing is installed.
+    const { stdout } = await overHttp('capture', 'status');
+    expect(stdout).toMatch(/^capture: not installed$/m);
+    expect(stdout).toMatch(/^ {2}service: not draining the queue \(CAPTURE=off\)$/m);
+    expect(stdout).toMatch(/^ {2}trigger user_sync_capture_update \(AFTER UPDATE ON auth\.users\): absent$/m);
+    const { stdout: json } = await overHttp('capture', 'status', '--format', 'json');
+    expect(JSON.parse(json)).toMatchObject({ service: { state: 'off', reason: 'CAPTURE=off' }, current: false, queueDepth: 0 });
+  });
+
+  it('a wrong token exits 2 with the service\'s problem; capture install and uninstall are refused over HTTP', async () => {
     await expect(run(tsx, [cli, '--url', server.url, '--token', 'x'.repeat(40), 'missing'], { env: env() })).rejects.toMatchObject({
       code: 2,
       stderr: expect.stringContaining('401 unauthorized'),
@@ -318,7 +329,12 @@ describe('the CLI over HTTP (--url, --token), beside a running server', () => {
       code: 2,
       stderr: expect.stringContaining('--url needs --token'),
     });
-    await expect(overHttp('capture', 'status')).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('not over HTTP') });
+    for (const subcommand of ['install', 'uninstall']) {
+      await expect(overHttp('capture', subcommand)).rejects.toMatchObject({
+        code: 2,
+        stderr: expect.stringContaining(`capture ${subcommand} changes the database's schema, so it is not an API call`),
+      });
+    }
   });
 });
 

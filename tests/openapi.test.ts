@@ -36,6 +36,7 @@ describe('the OpenAPI document', () => {
   it('documents every route of the contract, each protected one with the bearer scheme', () => {
     const paths = committed.paths as Record<string, Record<string, { security?: unknown[]; responses: Record<string, { content?: Record<string, unknown> }> }>>;
     expect(Object.keys(paths).sort()).toEqual([
+      '/capture',
       '/health',
       '/metrics',
       '/ready',

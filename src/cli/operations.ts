@@ -5,6 +5,7 @@
  * scoped and audited like any other caller's, reaches a deployed service, and works beside an
  * embedded server, whose data folder only the server may open.
  */
+import type { CaptureStatus } from '../capture/install.ts';
 import type { MissingUser } from '../sync/profile-store.ts';
 import type { JobPhase } from '../reconcile/job-store.ts';
 import type { Runtime } from '../runtime.ts';
@@ -25,6 +26,19 @@ export interface Operations {
   status(userId: string): Promise<unknown>;
   startReconcile(request: { dryRun: boolean; include: string[] }): Promise<string>;
   job(jobId: string): Promise<JobProgress>;
+}
+
+/** `GET /capture`: capture as the database has it, and what the service does with the queue. */
+export interface ServiceCaptureStatus extends CaptureStatus {
+  service: { state: 'on' | 'off'; reason: string | null };
+}
+
+/**
+ * Over HTTP, the CLI can also read capture's status from the service. Installing and removing
+ * capture change the database's schema and stay where DATABASE_URL reaches it.
+ */
+export interface RemoteOperations extends Operations {
+  captureStatus(): Promise<ServiceCaptureStatus>;
 }
 
 const ACTOR = { actor: 'cli', source: 'api' } as const;
@@ -56,7 +70,7 @@ export class RemoteProblem extends Error {
   }
 }
 
-export function overHttp(baseUrl: string, token: string | undefined): Operations {
+export function overHttp(baseUrl: string, token: string | undefined): RemoteOperations {
   const base = baseUrl.replace(/\/+$/, '');
   const call = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
     let response: Response;
@@ -96,5 +110,6 @@ export function overHttp(baseUrl: string, token: string | undefined): Operations
       const view = await call<JobProgress & { progress: { done: number; total: number | null } }>('GET', `/reconcile/${id(jobId)}`);
       return { ...view, done: view.progress.done, total: view.progress.total };
     },
+    captureStatus: () => call('GET', '/capture'),
   };
 }

@@ -23,6 +23,7 @@ export const problemCatalogue = {
   job_not_found: { status: 404, title: 'No such reconcile job' },
   profile_conflict: { status: 409, title: 'The profile row conflicts with another row' },
   email_taken: { status: 409, title: 'A user with this email address already exists' },
+  capture_unavailable: { status: 409, title: 'Capture needs a SQL back end' },
   body_too_large: { status: 413, title: 'The request body is too large' },
   unsupported_media_type: { status: 415, title: 'Unsupported content type' },
   profile_rejected: { status: 422, title: 'The database refused the profile row' },

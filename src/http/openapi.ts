@@ -91,6 +91,7 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
         { name: 'users', description: 'Compare auth users with their profiles' },
         { name: 'webhooks', description: 'Supabase Database Webhooks and Auth Hooks' },
         { name: 'reconcile', description: 'Bulk repairs for admins' },
+        { name: 'capture', description: 'Changes of auth.users recorded inside PostgreSQL' },
         { name: 'health', description: 'Liveness and readiness' },
       ],
     },
