@@ -208,6 +208,9 @@ const envSchema = z.object({
 
 export type Env = z.infer<typeof envSchema>;
 
+/** Every variable the service reads, for the README's table (tests/readme.test.ts checks it). */
+export const CONFIG_VARIABLES = Object.keys(envSchema.shape);
+
 /**
  * What happens to the profile of a user deleted from auth.users: delete the row, soft-delete it
  * (`deleted_at`), or keep it.
