@@ -300,6 +300,27 @@ describe('Database Webhooks (service token)', () => {
     }
   });
 
+  it('a chunked body is refused once it passes the limit, without waiting for the rest', async () => {
+    // No Content-Length to refuse on: the server counts bytes as they come. The body is never
+    // finished (no last chunk), so only a server that stops at the limit answers at all.
+    const { hostname, port } = new URL(ctx.url);
+    const socket = createConnection({ host: hostname, port: Number(port) });
+    try {
+      socket.write(
+        'POST /webhooks/supabase HTTP/1.1\r\n' +
+          `Host: ${hostname}\r\nAuthorization: Bearer ${HOOK_TOKEN}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`,
+      );
+      const chunk = 'x'.repeat(64 * 1024);
+      const answer = once(socket, 'data') as Promise<[Buffer]>;
+      // 1 MiB (the default WEBHOOK_BODY_LIMIT) and one chunk more.
+      for (let sent = 0; sent <= 1024 * 1024; sent += chunk.length) socket.write(`${chunk.length.toString(16)}\r\n${chunk}\r\n`);
+      const [data] = await answer;
+      expect(data.toString('latin1')).toMatch(/^HTTP\/1\.1 413 /);
+    } finally {
+      socket.destroy();
+    }
+  });
+
   it('never logs the record: no password hash or token from the payload reaches the logs', async () => {
     const id = await insertAuthUser(ctx.db.sql);
     const secret = `LEAK-${randomUUID()}`;
