@@ -168,7 +168,7 @@ describe('the capture commands', () => {
     expect((await cliRun('capture', 'status')).stdout).toMatch(/^ {2}queue: 1 change\(s\) waiting, the oldest \d+\.\d s old$/m);
   });
 
-  it('uninstall removes the triggers, the function and the queue, and lists them; status says absent again', async () => {
+  it('uninstall removes the triggers, the function, the queue and the drain\'s flag, and lists them; status says absent again', async () => {
     const { stdout } = await cliRun('capture', 'uninstall');
     expect(stdout.split('\n')).toEqual(
       expect.arrayContaining([
@@ -177,9 +177,11 @@ describe('the capture commands', () => {
         '  trigger user_sync_capture_update on auth.users',
         '  function user_sync.capture_auth_user_change()',
         '  table user_sync.changes',
+        '  sequence user_sync.capture_drain_busy',
       ]),
     );
     expect(await withDatabase((sql) => count(sql, `SELECT 1 WHERE to_regclass('user_sync.changes') IS NOT NULL`))).toBe(0);
+    expect(await withDatabase((sql) => count(sql, `SELECT 1 WHERE to_regclass('user_sync.capture_drain_busy') IS NOT NULL`))).toBe(0);
     expect(
       await withDatabase((sql) => count(sql, `SELECT 1 FROM pg_trigger WHERE tgrelid = 'auth.users'::regclass AND tgname LIKE 'user_sync_capture%'`)),
     ).toBe(0);
@@ -187,9 +189,10 @@ describe('the capture commands', () => {
     expect((await cliRun('capture', 'uninstall')).stdout).toMatch(/^capture was not installed: nothing to remove$/m);
   });
 
-  it('install lays the queue out again after an uninstall', async () => {
+  it('install lays the queue and the drain\'s flag out again after an uninstall', async () => {
     await cliRun('capture', 'install');
     expect(await status()).toMatchObject({ current: true, queueDepth: 0 });
+    expect(await withDatabase((sql) => count(sql, `SELECT 1 WHERE to_regclass('user_sync.capture_drain_busy') IS NOT NULL`))).toBe(1);
     await cliRun('capture', 'uninstall');
   });
 

@@ -13,7 +13,19 @@ export const CAPTURE_FUNCTION = 'user_sync.capture_auth_user_change';
 export const TRIGGER_NAMES = { insertDelete: 'user_sync_capture_insert_delete', update: 'user_sync_capture_update' } as const;
 
 /** Bumped whenever the function's body or the triggers' shape changes, so installed ones are seen as stale. */
-const CAPTURE_SQL_VERSION = 1;
+const CAPTURE_SQL_VERSION = 2;
+
+/**
+ * The drain's "at work" flag, which the trigger reads to decide whether to notify: 1 while a drain
+ * is working through changes, else 0 (or never set). A sequence because reading one costs the same
+ * whatever has happened to it: it is one row, rewritten in place by `setval`, never a dead row
+ * for a reader to step over, where a flag row in a table (or the queue itself) piles up dead
+ * versions until VACUUM. `setval` is not transactional, so the drain's flag is seen at once.
+ */
+export const DRAIN_BUSY_SEQUENCE = 'user_sync.capture_drain_busy';
+
+/** Laid out with the function, at each install (and again after `capture uninstall`). */
+export const drainBusySequenceSql = `CREATE SEQUENCE IF NOT EXISTS ${DRAIN_BUSY_SEQUENCE} AS smallint MINVALUE 0 MAXVALUE 1 NO CYCLE`;
 
 /**
  * Runs as its owner (the service's role), whoever changed auth.users: Supabase Auth writes as
@@ -25,12 +37,16 @@ const CAPTURE_SQL_VERSION = 1;
  * the sign-up commits; the periodic reconcile then repairs that user. The catch costs a
  * subtransaction per recorded row.
  *
- * It notifies only when no older change is queued. A transaction that has notified takes a
+ * It notifies only when no drain is at work. A transaction that has notified takes a
  * cluster-wide lock at commit and holds it until its commit is flushed, so notifying on every
  * change makes concurrent sign-ups commit one at a time (half the sign-up throughput at the
- * bench). An older queued change means the drain has been woken and is still at work: it goes
- * round until a batch finds nothing, then looks once more shortly after (drain.ts), which takes
- * up a change whose transaction was still open while it looked.
+ * bench). A drain at work goes round until a batch finds nothing, then looks once more shortly
+ * after (drain.ts), which takes up a change whose transaction was still open while it looked.
+ * Whether one is at work is read from the drain's flag, not from the queue: a query for older
+ * changes cost a sign-up an executor run and a scan of the rows the drain had deleted but VACUUM
+ * had not yet removed, more with every one of them. The flag's name is looked up with to_regclass,
+ * so a flag that is missing reads as "not at work" (a notification too many) and never fails the
+ * block, which would take the queued change back with it.
  */
 export const captureFunctionSql = `
 CREATE OR REPLACE FUNCTION ${CAPTURE_FUNCTION}() RETURNS trigger
@@ -41,11 +57,10 @@ SET lock_timeout = '200ms'
 AS $function$
 DECLARE
   changed_id uuid := CASE WHEN TG_OP = 'DELETE' THEN OLD.id ELSE NEW.id END;
-  queued_id bigint;
 BEGIN
   BEGIN
-    INSERT INTO user_sync.changes (user_id, op) VALUES (changed_id, TG_OP) RETURNING id INTO queued_id;
-    IF NOT EXISTS (SELECT 1 FROM user_sync.changes WHERE id < queued_id) THEN
+    INSERT INTO user_sync.changes (user_id, op) VALUES (changed_id, TG_OP);
+    IF pg_catalog.pg_sequence_last_value(pg_catalog.to_regclass('${DRAIN_BUSY_SEQUENCE}')) IS DISTINCT FROM 1 THEN
       PERFORM pg_catalog.pg_notify('${CAPTURE_CHANNEL}', '');
     END IF;
   EXCEPTION WHEN OTHERS THEN

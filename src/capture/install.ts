@@ -8,7 +8,15 @@ import { MIGRATION_LOCK_KEY } from '../db/migrate.ts';
 import { migrations } from '../db/migrations.ts';
 import type { Queryable, SqlClient } from '../db/sql-client.ts';
 import type { FieldMapping } from '../sync/field-map.ts';
-import { CAPTURE_FUNCTION, captureFingerprint, captureFunctionSql, TRIGGER_NAMES, triggerSql } from './capture-sql.ts';
+import {
+  CAPTURE_FUNCTION,
+  captureFingerprint,
+  captureFunctionSql,
+  DRAIN_BUSY_SEQUENCE,
+  drainBusySequenceSql,
+  TRIGGER_NAMES,
+  triggerSql,
+} from './capture-sql.ts';
 
 export type CaptureMode =
   | { active: true; installed: 'now' | 'already' }
@@ -82,12 +90,16 @@ export async function installCapture(sql: SqlClient, mapping: FieldMapping, log:
     return await sql.transaction(async (tx) => {
       await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
       const before = await installedTriggers(tx, fingerprint);
-      const tableMissing = (await tx.query<{ missing: boolean }>(`SELECT to_regclass('user_sync.changes') IS NULL AS missing`))[0]!.missing;
-      if (!tableMissing && before.insertDelete === 'current' && before.update === 'current' && (await functionExists(tx))) {
+      const [laidOut] = await tx.query<{ table: boolean; flag: boolean }>(
+        `SELECT to_regclass('user_sync.changes') IS NOT NULL AS table, to_regclass($1) IS NOT NULL AS flag`,
+        [DRAIN_BUSY_SEQUENCE],
+      );
+      if (laidOut!.table && laidOut!.flag && before.insertDelete === 'current' && before.update === 'current' && (await functionExists(tx))) {
         return { active: true, installed: 'already' } as const;
       }
       // Removed by `capture uninstall` since the migration ran: laid out again the same way.
-      if (tableMissing) await tx.exec(CHANGES_MIGRATION.sql);
+      if (!laidOut!.table) await tx.exec(CHANGES_MIGRATION.sql);
+      await tx.exec(drainBusySequenceSql);
       await tx.exec(captureFunctionSql);
       for (const statement of triggerSql(mapping)) await tx.exec(statement);
       await tx.exec(revokeFromClients);
@@ -120,11 +132,13 @@ DECLARE
   client_role text;
 BEGIN
   REVOKE ALL ON ALL TABLES IN SCHEMA user_sync FROM PUBLIC;
+  REVOKE ALL ON ALL SEQUENCES IN SCHEMA user_sync FROM PUBLIC;
   REVOKE ALL ON SCHEMA user_sync FROM PUBLIC;
   REVOKE ALL ON FUNCTION ${CAPTURE_FUNCTION}() FROM PUBLIC;
   FOREACH client_role IN ARRAY ARRAY['anon', 'authenticated'] LOOP
     IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = client_role) THEN
       EXECUTE format('REVOKE ALL ON ALL TABLES IN SCHEMA user_sync FROM %I', client_role);
+      EXECUTE format('REVOKE ALL ON ALL SEQUENCES IN SCHEMA user_sync FROM %I', client_role);
       EXECUTE format('REVOKE ALL ON SCHEMA user_sync FROM %I', client_role);
       EXECUTE format('REVOKE ALL ON FUNCTION ${CAPTURE_FUNCTION}() FROM %I', client_role);
     END IF;
@@ -162,7 +176,7 @@ export async function captureStatus(sql: Queryable, mapping: FieldMapping): Prom
 }
 
 /**
- * Removes the triggers, the function and the queue. The triggers go with their function
+ * Removes the triggers, the function, the queue and the drain's flag. The triggers go with their function
  * (DROP FUNCTION … CASCADE), which only needs to own the function: DROP TRIGGER would need to own
  * auth.users, which the service's role does not on Supabase.
  */
@@ -186,6 +200,11 @@ export async function uninstallCapture(sql: SqlClient): Promise<{ removed: strin
         await tx.exec('DROP TABLE user_sync.changes');
         removed.push('table user_sync.changes');
       }
+      const [flag] = await tx.query<{ found: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS found`, [DRAIN_BUSY_SEQUENCE]);
+      if (flag!.found) {
+        await tx.exec(`DROP SEQUENCE ${DRAIN_BUSY_SEQUENCE}`);
+        removed.push(`sequence ${DRAIN_BUSY_SEQUENCE}`);
+      }
       return { removed };
     });
   } catch (error) {
@@ -193,7 +212,7 @@ export async function uninstallCapture(sql: SqlClient): Promise<{ removed: strin
       throw new Error(
         `this role may not remove capture: ${(error as Error).message}. The function ${CAPTURE_FUNCTION}() and its triggers on ` +
           `auth.users belong to the role that installed them; connect as that role (or a superuser) and run ` +
-          `DROP FUNCTION ${CAPTURE_FUNCTION}() CASCADE; DROP TABLE user_sync.changes;`,
+          `DROP FUNCTION ${CAPTURE_FUNCTION}() CASCADE; DROP TABLE user_sync.changes; DROP SEQUENCE ${DRAIN_BUSY_SEQUENCE};`,
         { cause: error },
       );
     }
