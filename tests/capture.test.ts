@@ -182,41 +182,52 @@ describe('what a sign-up pays', () => {
   });
 });
 
-describe('the drain\'s at-work flag', () => {
-  it('while a drain is at work a sign-up does not notify; once it is idle again one does', async ({ skip }) => {
+describe('the drain\'s "wake me" flag', () => {
+  it('one notification per idle spell: of two sign-ups in flight together only the first notifies, and the next idle spell gets one again', async ({ skip }) => {
     // What the flag saves, a lock every notifying transaction holds across its commit, is a cost
     // among concurrent connections: a PostgreSQL server's, which PGlite (one connection) lacks.
     skip(!onPostgres, 'the notification lock at commit is a PostgreSQL server cost; PGlite has one connection');
     const { db, t } = await captureApp({ CAPTURE_POLL_MS: '60000' });
     const listener = new pg.Client({ connectionString: db.url });
+    const flag = async () =>
+      (await db.sql.query<{ value: string | null }>(`SELECT pg_sequence_last_value('user_sync.capture_wake_wanted')::text AS value`))[0]!.value;
     try {
-      await waitFor(async () => (await queued(db)) === 0, { timeoutMs: 5_000, what: 'the first drain' });
+      await waitFor(async () => (await flag()) === '1', { timeoutMs: 5_000, what: 'the first drain to go idle and ask to be woken' });
       const payloads: string[] = [];
       listener.on('notification', (notification) => payloads.push(notification.payload ?? ''));
       await listener.connect();
       await listener.query('LISTEN user_sync_changes');
-      // Notifications arrive in commit order: a marker sent after the sign-up commits comes after
-      // any notification the sign-up sent.
+      // Notifications arrive in commit order: a marker sent after the sign-ups commit comes after
+      // any notification they sent. Identical notifications of separate transactions are not folded.
       const notifiedBeforeMarker = async (marker: string) => {
         await db.sql.query(`SELECT pg_notify('user_sync_changes', $1)`, [marker]);
         await waitFor(() => payloads.includes(marker), { timeoutMs: 5_000, what: `the marker ${marker}` });
         return payloads.splice(0).slice(0, -1);
       };
 
-      // A drain at work, flagged as the service's drain flags itself.
-      await db.sql.query(`SELECT setval('user_sync.capture_drain_busy', 1)`);
-      const quiet = await signUp(db);
-      expect(await notifiedBeforeMarker('marker-busy')).toEqual([]);
-      // The marker woke the drain: it takes the sign-up, and clears the flag when it is done.
-      await waitFor(() => profileOf(db.sql, quiet), { timeoutMs: 5_000, what: 'the drain to take the quiet sign-up' });
-      await waitFor(
-        async () => (await db.sql.query<{ value: string }>(`SELECT pg_sequence_last_value('user_sync.capture_drain_busy')::text AS value`))[0]!.value === '0',
-        { timeoutMs: 5_000, what: 'the drain to clear its flag' },
-      );
-      payloads.length = 0;
+      // The first sign-up's trigger runs (and clears the flag) while its transaction stays open;
+      // the second runs and commits meanwhile; then the first commits.
+      let written!: () => void;
+      let release!: () => void;
+      const firstWritten = new Promise<void>((resolve) => (written = resolve));
+      const held = new Promise<void>((resolve) => (release = resolve));
+      const first = asSupabaseAuth(db, async (tx) => {
+        const id = await writeSignUp(tx);
+        written();
+        await held;
+        return id;
+      });
+      await firstWritten;
+      const second = await signUp(db);
+      release();
+      const firstId = await first;
+      expect(await notifiedBeforeMarker('marker-1')).toEqual(['']);
 
+      // The notification woke the drain: it takes both, and asks to be woken again when idle.
+      for (const id of [firstId, second]) await waitFor(() => profileOf(db.sql, id), { timeoutMs: 5_000, what: 'the drain to take both sign-ups' });
+      await waitFor(async () => (await flag()) === '1', { timeoutMs: 5_000, what: 'the drain to ask to be woken again' });
       await signUp(db);
-      expect(await notifiedBeforeMarker('marker-idle')).toEqual(['']);
+      expect(await notifiedBeforeMarker('marker-2')).toEqual(['']);
     } finally {
       await listener.end().catch(() => undefined);
       await t.close();

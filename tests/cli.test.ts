@@ -177,11 +177,11 @@ describe('the capture commands', () => {
         '  trigger user_sync_capture_update on auth.users',
         '  function user_sync.capture_auth_user_change()',
         '  table user_sync.changes',
-        '  sequence user_sync.capture_drain_busy',
+        '  sequence user_sync.capture_wake_wanted',
       ]),
     );
     expect(await withDatabase((sql) => count(sql, `SELECT 1 WHERE to_regclass('user_sync.changes') IS NOT NULL`))).toBe(0);
-    expect(await withDatabase((sql) => count(sql, `SELECT 1 WHERE to_regclass('user_sync.capture_drain_busy') IS NOT NULL`))).toBe(0);
+    expect(await withDatabase((sql) => count(sql, `SELECT 1 WHERE to_regclass('user_sync.capture_wake_wanted') IS NOT NULL`))).toBe(0);
     expect(
       await withDatabase((sql) => count(sql, `SELECT 1 FROM pg_trigger WHERE tgrelid = 'auth.users'::regclass AND tgname LIKE 'user_sync_capture%'`)),
     ).toBe(0);
@@ -192,7 +192,7 @@ describe('the capture commands', () => {
   it('install lays the queue and the drain\'s flag out again after an uninstall', async () => {
     await cliRun('capture', 'install');
     expect(await status()).toMatchObject({ current: true, queueDepth: 0 });
-    expect(await withDatabase((sql) => count(sql, `SELECT 1 WHERE to_regclass('user_sync.capture_drain_busy') IS NOT NULL`))).toBe(1);
+    expect(await withDatabase((sql) => count(sql, `SELECT 1 WHERE to_regclass('user_sync.capture_wake_wanted') IS NOT NULL`))).toBe(1);
     await cliRun('capture', 'uninstall');
   });
 

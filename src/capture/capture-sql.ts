@@ -16,16 +16,23 @@ export const TRIGGER_NAMES = { insertDelete: 'user_sync_capture_insert_delete', 
 const CAPTURE_SQL_VERSION = 2;
 
 /**
- * The drain's "at work" flag, which the trigger reads to decide whether to notify: 1 while a drain
- * is working through changes, else 0 (or never set). A sequence because reading one costs the same
- * whatever has happened to it: it is one row, rewritten in place by `setval`, never a dead row
- * for a reader to step over, where a flag row in a table (or the queue itself) piles up dead
- * versions until VACUUM. `setval` is not transactional, so the drain's flag is seen at once.
+ * The drains' "wake me" flag: 1 when a drain has gone idle and wants the next change notified; 0
+ * once a change has notified it (set by that change's trigger), until a drain goes idle again. So
+ * one notification per idle spell, not one per change: none while a drain is at work (it goes
+ * round until a batch finds nothing) and none while the service is down (the first change cleared
+ * the flag; nobody clears it back). Never set (installed while no drain ran): no notification,
+ * and the drain finds the changes when it starts.
+ *
+ * A sequence because reading one costs the same whatever came before: it is one row, rewritten in
+ * place by `setval`, where a flag row in a table (or the queue itself) leaves a dead version per
+ * write for each reader to step over until VACUUM. And `setval` is not transactional: a drain's
+ * "wake me" is seen at once, and so is a change's "woken". A change that clears the flag and then
+ * rolls back takes its notification with it; the drain then wakes on its poll.
  */
-export const DRAIN_BUSY_SEQUENCE = 'user_sync.capture_drain_busy';
+export const WAKE_FLAG_SEQUENCE = 'user_sync.capture_wake_wanted';
 
 /** Laid out with the function, at each install (and again after `capture uninstall`). */
-export const drainBusySequenceSql = `CREATE SEQUENCE IF NOT EXISTS ${DRAIN_BUSY_SEQUENCE} AS smallint MINVALUE 0 MAXVALUE 1 NO CYCLE`;
+export const wakeFlagSequenceSql = `CREATE SEQUENCE IF NOT EXISTS ${WAKE_FLAG_SEQUENCE} AS smallint MINVALUE 0 MAXVALUE 1 NO CYCLE`;
 
 /**
  * Runs as its owner (the service's role), whoever changed auth.users: Supabase Auth writes as
@@ -37,15 +44,15 @@ export const drainBusySequenceSql = `CREATE SEQUENCE IF NOT EXISTS ${DRAIN_BUSY_
  * the sign-up commits; the periodic reconcile then repairs that user. The catch costs a
  * subtransaction per recorded row.
  *
- * It notifies only when no drain is at work. A transaction that has notified takes a
- * cluster-wide lock at commit and holds it until its commit is flushed, so notifying on every
- * change makes concurrent sign-ups commit one at a time (half the sign-up throughput at the
- * bench). A drain at work goes round until a batch finds nothing, then looks once more shortly
- * after (drain.ts), which takes up a change whose transaction was still open while it looked.
- * Whether one is at work is read from the drain's flag, not from the queue: a query for older
+ * It notifies only when a drain asked to be woken (the flag above), and clears the flag as it
+ * does. A transaction that has notified takes a cluster-wide lock at commit and holds it until its
+ * commit is flushed, so notifying on every change makes concurrent sign-ups commit one at a time
+ * (half the sign-up throughput at the bench). A drain at work goes round until a batch finds
+ * nothing, then looks once more shortly after (drain.ts), which takes up a change whose
+ * transaction was still open while it looked. The flag is read, not the queue: a query for older
  * changes cost a sign-up an executor run and a scan of the rows the drain had deleted but VACUUM
  * had not yet removed, more with every one of them. The flag's name is looked up with to_regclass,
- * so a flag that is missing reads as "not at work" (a notification too many) and never fails the
+ * so a missing flag reads as "no drain asked" (the poll finds the change) and never fails the
  * block, which would take the queued change back with it.
  */
 export const captureFunctionSql = `
@@ -57,10 +64,12 @@ SET lock_timeout = '200ms'
 AS $function$
 DECLARE
   changed_id uuid := CASE WHEN TG_OP = 'DELETE' THEN OLD.id ELSE NEW.id END;
+  wake_flag regclass := pg_catalog.to_regclass('${WAKE_FLAG_SEQUENCE}');
 BEGIN
   BEGIN
     INSERT INTO user_sync.changes (user_id, op) VALUES (changed_id, TG_OP);
-    IF pg_catalog.pg_sequence_last_value(pg_catalog.to_regclass('${DRAIN_BUSY_SEQUENCE}')) IS DISTINCT FROM 1 THEN
+    IF pg_catalog.pg_sequence_last_value(wake_flag) = 1 THEN
+      PERFORM pg_catalog.setval(wake_flag, 0);
       PERFORM pg_catalog.pg_notify('${CAPTURE_CHANNEL}', '');
     END IF;
   EXCEPTION WHEN OTHERS THEN

@@ -18,7 +18,7 @@ import type { SqlProfileStore } from '../db/sql-profile-store.ts';
 import type { SyncObserver } from '../sync/engine.ts';
 import type { WriteContext } from '../sync/profile-store.ts';
 import { isDeleted } from '../sync/auth-user.ts';
-import { CAPTURE_CHANNEL, DRAIN_BUSY_SEQUENCE } from './capture-sql.ts';
+import { CAPTURE_CHANNEL, WAKE_FLAG_SEQUENCE } from './capture-sql.ts';
 
 export type DrainOutcome = 'created' | 'updated' | 'unchanged' | 'deleted' | 'refused';
 
@@ -98,59 +98,49 @@ export class CaptureDrain {
 
   async #loop(): Promise<void> {
     let drained = false;
-    let flagged = false;
-    try {
-      do {
-        this.#again = false;
-        let report: DrainReport;
-        try {
-          report = await this.drainBatch();
-        } catch (error) {
-          // The database is away, or the queue was removed: the next poll tries again. Said once,
-          // not every poll.
-          if (!this.#failing) this.#log.warn({ err: error }, 'capture drain failed; retrying on the next poll');
-          this.#failing = true;
-          return;
-        }
-        if (this.#failing) this.#log.info('capture drain working again');
-        this.#failing = false;
-        // Round again until a batch finds nothing: a change queued while this drain is at work does
-        // not notify (capture-sql.ts), so whatever committed meanwhile is taken now.
-        if (report.claimed > 0) {
-          this.#again = true;
-          drained = true;
-          if (!flagged) flagged = await this.#flagAtWork(1);
-        }
-        // PGlite answers on the microtask queue: without a turn of the event loop between batches,
-        // a backlog would hold off timers and HTTP until it is drained.
-        if (this.#again) await new Promise((resolve) => setImmediate(resolve));
-      } while (this.#again && !this.#stopped);
-    } finally {
-      // Sign-ups notify again from here on. Before the look below, so a change queued after it is
-      // either notified or taken by that look.
-      if (flagged) await this.#flagAtWork(0);
-    }
+    do {
+      this.#again = false;
+      let report: DrainReport;
+      try {
+        report = await this.drainBatch();
+      } catch (error) {
+        // The database is away, or the queue was removed: the next poll tries again. Said once,
+        // not every poll.
+        if (!this.#failing) this.#log.warn({ err: error }, 'capture drain failed; retrying on the next poll');
+        this.#failing = true;
+        return;
+      }
+      if (this.#failing) this.#log.info('capture drain working again');
+      this.#failing = false;
+      // Round again until a batch finds nothing: a change queued while this drain is at work does
+      // not notify (capture-sql.ts), so whatever committed meanwhile is taken now.
+      if (report.claimed > 0) {
+        this.#again = true;
+        drained = true;
+      }
+      // PGlite answers on the microtask queue: without a turn of the event loop between batches,
+      // a backlog would hold off timers and HTTP until it is drained.
+      if (this.#again) await new Promise((resolve) => setImmediate(resolve));
+    } while (this.#again && !this.#stopped);
+    // Idle now: the next change notifies. Before the look below, so a change that committed
+    // without notifying (it found the flag cleared) is taken by that look or by the poll.
+    await this.#askToBeWoken();
     // A change whose transaction was still open during the last, empty round did not notify
     // either: look once more when such a transaction has had time to commit.
     if (drained && !this.#stopped) setTimeout(() => this.wake(), TAIL_CHECK_MS).unref();
   }
 
   /**
-   * Sets the flag the capture trigger reads (1: at work, so changes need not notify; 0: idle).
-   * `setval` is not transactional: the trigger sees it at once. Best effort: a flag left at 1 (the
-   * database away, say) costs only latency, as changes then wait for the poll, and the next drain
-   * that takes changes sets it again. Returns whether it was set.
+   * Sets the "wake me" flag the capture trigger reads (capture-sql.ts): the next change notifies,
+   * and clears it. `setval` is not transactional: the trigger sees it at once. Best effort: a flag
+   * left cleared costs latency only (changes wait for the poll), and the next drain sets it.
    */
-  async #flagAtWork(value: 0 | 1): Promise<boolean> {
+  async #askToBeWoken(): Promise<void> {
     try {
       // to_regclass: a flag removed with the queue is no error here; setval of NULL is NULL.
-      await this.#sql.query('SELECT pg_catalog.setval(pg_catalog.to_regclass($1), $2)', [DRAIN_BUSY_SEQUENCE, value]);
-      return true;
+      await this.#sql.query('SELECT pg_catalog.setval(pg_catalog.to_regclass($1), 1)', [WAKE_FLAG_SEQUENCE]);
     } catch (error) {
-      // Left at 1, changes wait for the poll until the next drain clears it. Left at 0, nothing is
-      // lost: sign-ups notify a drain that is awake anyway.
-      if (value === 0) this.#log.warn({ err: error }, 'capture drain could not clear its at-work flag: changes wait for the poll until the next drain clears it');
-      return false;
+      this.#log.warn({ err: error }, 'capture drain could not ask to be woken: changes wait for the poll until the next drain asks');
     }
   }
 

@@ -12,8 +12,8 @@ import {
   CAPTURE_FUNCTION,
   captureFingerprint,
   captureFunctionSql,
-  DRAIN_BUSY_SEQUENCE,
-  drainBusySequenceSql,
+  WAKE_FLAG_SEQUENCE,
+  wakeFlagSequenceSql,
   TRIGGER_NAMES,
   triggerSql,
 } from './capture-sql.ts';
@@ -92,14 +92,14 @@ export async function installCapture(sql: SqlClient, mapping: FieldMapping, log:
       const before = await installedTriggers(tx, fingerprint);
       const [laidOut] = await tx.query<{ table: boolean; flag: boolean }>(
         `SELECT to_regclass('user_sync.changes') IS NOT NULL AS table, to_regclass($1) IS NOT NULL AS flag`,
-        [DRAIN_BUSY_SEQUENCE],
+        [WAKE_FLAG_SEQUENCE],
       );
       if (laidOut!.table && laidOut!.flag && before.insertDelete === 'current' && before.update === 'current' && (await functionExists(tx))) {
         return { active: true, installed: 'already' } as const;
       }
       // Removed by `capture uninstall` since the migration ran: laid out again the same way.
       if (!laidOut!.table) await tx.exec(CHANGES_MIGRATION.sql);
-      await tx.exec(drainBusySequenceSql);
+      await tx.exec(wakeFlagSequenceSql);
       await tx.exec(captureFunctionSql);
       for (const statement of triggerSql(mapping)) await tx.exec(statement);
       await tx.exec(revokeFromClients);
@@ -200,10 +200,10 @@ export async function uninstallCapture(sql: SqlClient): Promise<{ removed: strin
         await tx.exec('DROP TABLE user_sync.changes');
         removed.push('table user_sync.changes');
       }
-      const [flag] = await tx.query<{ found: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS found`, [DRAIN_BUSY_SEQUENCE]);
+      const [flag] = await tx.query<{ found: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS found`, [WAKE_FLAG_SEQUENCE]);
       if (flag!.found) {
-        await tx.exec(`DROP SEQUENCE ${DRAIN_BUSY_SEQUENCE}`);
-        removed.push(`sequence ${DRAIN_BUSY_SEQUENCE}`);
+        await tx.exec(`DROP SEQUENCE ${WAKE_FLAG_SEQUENCE}`);
+        removed.push(`sequence ${WAKE_FLAG_SEQUENCE}`);
       }
       return { removed };
     });
@@ -212,7 +212,7 @@ export async function uninstallCapture(sql: SqlClient): Promise<{ removed: strin
       throw new Error(
         `this role may not remove capture: ${(error as Error).message}. The function ${CAPTURE_FUNCTION}() and its triggers on ` +
           `auth.users belong to the role that installed them; connect as that role (or a superuser) and run ` +
-          `DROP FUNCTION ${CAPTURE_FUNCTION}() CASCADE; DROP TABLE user_sync.changes; DROP SEQUENCE ${DRAIN_BUSY_SEQUENCE};`,
+          `DROP FUNCTION ${CAPTURE_FUNCTION}() CASCADE; DROP TABLE user_sync.changes; DROP SEQUENCE ${WAKE_FLAG_SEQUENCE};`,
         { cause: error },
       );
     }
