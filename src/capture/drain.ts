@@ -137,8 +137,14 @@ export class CaptureDrain {
    */
   async #askToBeWoken(): Promise<void> {
     try {
-      // to_regclass: a flag removed with the queue is no error here; setval of NULL is NULL.
-      await this.#sql.query('SELECT pg_catalog.setval(pg_catalog.to_regclass($1), 1)', [WAKE_FLAG_SEQUENCE]);
+      // Only when not set already: setval writes WAL, and an idle drain comes by every poll. A
+      // flag removed with the queue is no error here (to_regclass is then null, and nothing is set).
+      await this.#sql.query(
+        `SELECT pg_catalog.setval(flag, 1)
+           FROM (SELECT pg_catalog.to_regclass($1) AS flag) AS wake
+          WHERE flag IS NOT NULL AND pg_catalog.pg_sequence_last_value(flag) IS DISTINCT FROM 1`,
+        [WAKE_FLAG_SEQUENCE],
+      );
     } catch (error) {
       this.#log.warn({ err: error }, 'capture drain could not ask to be woken: changes wait for the poll until the next drain asks');
     }
