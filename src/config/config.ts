@@ -115,7 +115,8 @@ const envSchema = z.object({
   RATE_LIMIT_BY_TOKEN: optionalString.transform((value, ctx): ReadonlyMap<string, number> => {
     const limits = new Map<string, number>();
     for (const entry of (value ?? '').split(',').map((part) => part.trim()).filter((part) => part !== '')) {
-      const match = /^([A-Za-z0-9_.-]{1,64}):([0-9]{1,7})$/.exec(entry);
+      // Any name here: whether SERVICE_TOKENS has it is checked below, with the tokens parsed.
+      const match = /^([^:\s]+):([0-9]{1,7})$/.exec(entry);
       const max = match ? Number(match[2]) : NaN;
       if (!match || max > 1_000_000 || limits.has(match[1]!)) {
         ctx.addIssue({
