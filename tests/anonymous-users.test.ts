@@ -11,6 +11,7 @@ import { signUp } from './helpers/auth-writes.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
 import { asOnSupabase } from './helpers/supabase-roles.ts';
 import { insertAuthUser, profileOf } from './helpers/users.ts';
+import { runReconcileJob } from './helpers/reconcile-job.ts';
 import { waitFor } from './helpers/wait-for.ts';
 import { authUsersRecord, databaseWebhookBody } from './helpers/webhooks.ts';
 
@@ -19,16 +20,7 @@ const missingIds = async (url: string) => {
   return (res.body.users as { id: string }[]).map((user) => user.id);
 };
 
-const reconcileMissing = async (url: string) => {
-  const queued = await request(url).post('/reconcile').set(auth).send({ include: ['missing', 'orphaned'] }).expect(202);
-  return waitFor(
-    async () => {
-      const job = await request(url).get(`/reconcile/${queued.body.jobId}`).set(auth).expect(200);
-      return job.body.status === 'succeeded' || job.body.status === 'failed' ? job.body : undefined;
-    },
-    { timeoutMs: 20_000, what: 'the reconcile job to finish' },
-  );
-};
+const reconcileMissing = (url: string) => runReconcileJob(url, ['missing', 'orphaned']);
 
 const webhookInsert = (url: string, id: string) =>
   request(url)

@@ -13,7 +13,7 @@ import { auth, startApp, useAppContext, type AppContext } from './helpers/app.ts
 import { SERVICE_ROLE_KEY } from './helpers/backends.ts';
 import { createTestDatabase } from './helpers/database.ts';
 import { insertAuthUser, profileOf } from './helpers/users.ts';
-import { waitFor } from './helpers/wait-for.ts';
+import { runReconcileJob } from './helpers/reconcile-job.ts';
 import { authUsersRecord, databaseWebhookBody } from './helpers/webhooks.ts';
 import { startSupabaseStandIn } from './supabase-stand-in/index.ts';
 
@@ -67,17 +67,8 @@ const missingIds = async (url: string) => {
   return (res.body.users as { id: string }[]).map((user) => user.id);
 };
 
-/** Runs a reconcile job to its end, polling with a deadline; every step unless told. */
-const reconcile = async (url: string, include: string[] = ['missing', 'stale', 'orphaned']) => {
-  const queued = await request(url).post('/reconcile').set(auth).send({ include }).expect(202);
-  return waitFor(
-    async () => {
-      const job = await request(url).get(`/reconcile/${queued.body.jobId}`).set(auth).expect(200);
-      return job.body.status === 'succeeded' || job.body.status === 'failed' ? job.body : undefined;
-    },
-    { timeoutMs: 20_000, what: 'the reconcile job to finish' },
-  );
-};
+/** Runs a reconcile job to its end; every step unless told. */
+const reconcile = (url: string, include: string[] = ['missing', 'stale', 'orphaned']) => runReconcileJob(url, include);
 
 /** The INSERT pg_net posts for an anonymous sign-in: the row's own values, no email. */
 const webhookInsert = (url: string, id: string) =>
